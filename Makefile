@@ -1,0 +1,43 @@
+# The two set-up commands: `make run` and `make test` (README).
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+NODE_DIR := tests/interop/node
+
+.PHONY: run test test-fast bench venv interop-deps clean conformance
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required (Spyne 2.14 does not run on 3.12+): set PYTHON=..."'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Start a node on 127.0.0.1:8080 with SQLite in ./var, hosting the demo organisations.
+run: venv
+	$(BIN)/gateway migrate
+	$(BIN)/gateway serve
+
+# Foreign SOAP clients used by the interop tests (npm `soap` on the machine's Node.js).
+interop-deps: $(NODE_DIR)/node_modules/.installed
+
+$(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The whole suite: unit, integration on SQLite and PostgreSQL (started by the tests), acceptance.
+test: venv interop-deps
+	CI=$${CI:-} $(BIN)/python -m pytest -q
+
+test-fast: venv
+	$(BIN)/python -m pytest -q tests/unit
+
+bench: venv
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var $(NODE_DIR)/node_modules .pytest_cache

@@ -1,0 +1,195 @@
+"""The node's frozen configuration, its defaults, and the TOML file format.
+
+Defaults are named constants with units (STYLE 7). This module parses text it
+is given; reading files and the environment is the CLI's job. Every setting is
+shown, with its default, in ``gateway.example.toml`` (a test keeps that file
+and :data:`SETTINGS` equal).
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Mapping
+
+from gateway import directory as dirmod
+from gateway.directory import Directory, Organization
+from gateway.errors import ConfigError
+from gateway.xmlsafe import MAX_BODY_BYTES, MAX_DEPTH, Limits
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_THREADS = 8
+DEFAULT_DATA_DIR = Path("var")
+VISIBILITY_TIMEOUT = timedelta(minutes=10)     # a pulled, undeleted item is served again after this
+OUTBOUND_STATUS_WINDOW = timedelta(days=30)    # OutboundStatusRequest lists letters sent this recently
+OUTBOUND_STATUS_MAX = 1000                     # ... at most this many, newest first
+AGENCY_PATH = "/ecms-ws01/service2"
+
+# (section, key) -> documentation; the example file must show exactly these.
+SETTINGS: Mapping[tuple[str, str], str] = {
+    ("node", "id"): "name of this node, used in logs and node-to-node messages",
+    ("node", "public_url"): "base URL other parties use to reach this node",
+    ("node", "default_organization"): "OrganizationID served at the bare /ecms-ws01/service2",
+    ("server", "host"): "address to listen on",
+    ("server", "port"): "TCP port to listen on",
+    ("server", "threads"): "worker threads of the HTTP server",
+    ("storage", "data_dir"): "folder for the SQLite database and other node data",
+    ("storage", "database"): "empty for SQLite in data_dir, or a postgresql:// URL",
+    ("limits", "max_body_bytes"): "largest request body accepted, in bytes",
+    ("limits", "max_depth"): "deepest XML nesting accepted",
+    ("policy", "allow_top_secret"): "accept secret code 004 (ลับที่สุด); the regulation says no",
+    ("policy", "visibility_timeout_seconds"): "seconds before a pulled, undeleted item is served again",
+    ("policy", "outbound_status_days"): "days of sent letters OutboundStatusRequest reports",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """Everything a node needs to start; built once by the CLI."""
+
+    node_id: str = "gateway"
+    public_url: str = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    threads: int = DEFAULT_THREADS
+    data_dir: Path = DEFAULT_DATA_DIR
+    database: str = ""
+    limits: Limits = field(default_factory=Limits)
+    allow_top_secret: bool = False
+    visibility_timeout: timedelta = VISIBILITY_TIMEOUT
+    outbound_status_window: timedelta = OUTBOUND_STATUS_WINDOW
+    directory: Directory = field(default_factory=lambda: demo_directory(f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"))
+
+    def __post_init__(self) -> None:
+        if not (0 < self.port < 65536):
+            raise ConfigError(f"server.port {self.port} is not a TCP port")
+        if self.threads < 1:
+            raise ConfigError("server.threads must be at least 1")
+        if self.database and not self.database.startswith(("postgresql://", "postgres://", "sqlite:")):
+            raise ConfigError("storage.database must be empty, sqlite:PATH or a postgresql:// URL")
+        if self.visibility_timeout <= timedelta(0):
+            raise ConfigError("policy.visibility_timeout_seconds must be positive")
+
+    @property
+    def database_url(self) -> str:
+        """The store URL: the configured one, or SQLite inside the data folder."""
+        return self.database or f"sqlite:{self.data_dir / 'gateway.sqlite3'}"
+
+    def agency_url(self, org_id: str | None = None) -> str:
+        base = self.public_url.rstrip("/") + AGENCY_PATH
+        return f"{base}/{org_id}" if org_id else base
+
+
+def demo_directory(public_url: str) -> Directory:
+    """The demo organisations, all hosted here, each with its own endpoint."""
+    base = public_url.rstrip("/") + AGENCY_PATH
+    return Directory.build(
+        (Organization(id=i, th_name=th, en_name=en, ecms_url=f"{base}/{i}", node="gateway", hosted=True)
+         for i, th, en in dirmod.DEMO_ORGANIZATIONS),
+        default_id=dirmod.DEMO_DEFAULT,
+    )
+
+
+def from_toml(text: str, *, base_dir: Path = Path(".")) -> Config:
+    """Build a Config from the TOML text of a configuration file.
+
+    Relative paths are taken relative to ``base_dir`` (the file's folder).
+    Unknown sections or keys are errors, so a typo never silently falls back
+    to a default.
+    """
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration is not valid TOML: {exc}") from exc
+    known_sections = {s for s, _ in SETTINGS} | {"organizations", "directory"}
+    for section, value in raw.items():
+        if section not in known_sections:
+            raise ConfigError(f"unknown configuration section [{section}]")
+        if section in ("organizations", "directory"):
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{section}] must be a table")
+        for key in value:
+            if (section, key) not in SETTINGS:
+                raise ConfigError(f"unknown setting {section}.{key}")
+
+    def get(section: str, key: str, default: Any, kind: type) -> Any:
+        value = raw.get(section, {}).get(key, default)
+        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+            raise ConfigError(f"{section}.{key} must be {kind.__name__}, not {value!r}")
+        return value
+
+    host = get("server", "host", DEFAULT_HOST, str)
+    port = get("server", "port", DEFAULT_PORT, int)
+    public_url = get("node", "public_url", f"http://{host}:{port}", str)
+    node_id = get("node", "id", "gateway", str)
+    data_dir = Path(get("storage", "data_dir", str(DEFAULT_DATA_DIR), str))
+    if not data_dir.is_absolute():
+        data_dir = base_dir / data_dir
+    database = get("storage", "database", "", str)
+    if database.startswith("sqlite:"):
+        path = Path(database[len("sqlite:"):])
+        database = f"sqlite:{path if path.is_absolute() else base_dir / path}"
+
+    directory = _directory(raw, public_url, node_id,
+                           get("node", "default_organization", "", str))
+    limits = Limits(max_bytes=get("limits", "max_body_bytes", MAX_BODY_BYTES, int),
+                    max_depth=get("limits", "max_depth", MAX_DEPTH, int))
+    return Config(
+        node_id=node_id,
+        public_url=public_url,
+        host=host,
+        port=port,
+        threads=get("server", "threads", DEFAULT_THREADS, int),
+        data_dir=data_dir,
+        database=database,
+        limits=limits,
+        allow_top_secret=get("policy", "allow_top_secret", False, bool),
+        visibility_timeout=timedelta(seconds=get("policy", "visibility_timeout_seconds",
+                                                 int(VISIBILITY_TIMEOUT.total_seconds()), int)),
+        outbound_status_window=timedelta(days=get("policy", "outbound_status_days",
+                                                  OUTBOUND_STATUS_WINDOW.days, int)),
+        directory=directory,
+    )
+
+
+def _directory(raw: Mapping[str, Any], public_url: str, node_id: str, default_id: str) -> Directory:
+    hosted = raw.get("organizations")
+    if hosted is None:
+        base = demo_directory(public_url)
+        hosted_orgs = [replace(o, node=node_id) for o in base.organizations.values()]
+        default_id = default_id or base.default_id
+    else:
+        if not isinstance(hosted, list) or not hosted:
+            raise ConfigError("[[organizations]] must list at least one hosted organisation")
+        base_url = public_url.rstrip("/") + AGENCY_PATH
+        hosted_orgs = [_org(entry, "organizations", hosted=True, node=node_id,
+                            url=f"{base_url}/{entry.get('id', '')}") for entry in hosted]
+    others = raw.get("directory", [])
+    if not isinstance(others, list):
+        raise ConfigError("[[directory]] must be an array of tables")
+    remote = [_org(entry, "directory", hosted=False, node="", url="") for entry in others]
+    return Directory.build([*hosted_orgs, *remote], default_id=default_id)
+
+
+_ORG_KEYS = {"id", "th_name", "en_name", "ecms_url", "node"}
+
+
+def _org(entry: Any, section: str, *, hosted: bool, node: str, url: str) -> Organization:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"each [[{section}]] entry must be a table")
+    unknown = set(entry) - _ORG_KEYS
+    if unknown:
+        raise ConfigError(f"unknown key(s) {sorted(unknown)} in [[{section}]]")
+    for key in entry:
+        if not isinstance(entry[key], str):
+            raise ConfigError(f"[[{section}]] {key} must be a string")
+    if "id" not in entry or "th_name" not in entry:
+        raise ConfigError(f"each [[{section}]] entry needs id and th_name")
+    return Organization(
+        id=entry["id"], th_name=entry["th_name"], en_name=entry.get("en_name", ""),
+        ecms_url=entry.get("ecms_url", url) if not hosted else url,
+        node=entry.get("node", node), hosted=hosted,
+    )

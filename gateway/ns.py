@@ -1,0 +1,44 @@
+"""Namespace URIs and the conventional prefixes clients expect (DESIGN section 3)."""
+from __future__ import annotations
+
+SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
+
+# WS-Addressing: the correct namespace and the misspelling one client family uses.
+WSA = "http://www.w3.org/2005/08/addressing"
+WSA_MISSPELLED = "http://w3.org/2005/08/addressing"
+WSA_ALL = (WSA, WSA_MISSPELLED)
+
+RSM = "urn:th:gov:egif:data:standard:GovernmentDocument:1.0"
+RAM = "urn:th:gov:egif:data:standard:ReusableAggregateBusinessInformationEntity:1"
+DS = "http://www.w3.org/2000/09/xmldsig#"
+XSD = "http://www.w3.org/2001/XMLSchema"
+XINCLUDE = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude")
+
+# The agency interface's wrapper elements are unqualified on the wire. Spyne
+# cannot model elements in no namespace, so the service adapter moves them into
+# this internal namespace before Spyne sees them and back out afterwards. It
+# never appears on the wire or in the published contract.
+AGENCY_INTERNAL = "urn:gateway:internal:agency"
+
+# Clients read pulled letters with GetElementsByTagName("ram:CorrespondenceLetter"):
+# the prefixes are part of the wire contract.
+LETTER_NSMAP = {"rsm": RSM, "ram": RAM}
+SIGNED_LETTER_NSMAP = {"rsm": RSM, "ram": RAM, "ds": DS}
+
+
+def q(namespace: str, local: str) -> str:
+    """Clark notation ``{namespace}local``."""
+    return f"{{{namespace}}}{local}"
+
+
+def rsm(local: str) -> str:
+    return f"{{{RSM}}}{local}"
+
+
+def ram(local: str) -> str:
+    return f"{{{RAM}}}{local}"
+
+
+def ds(local: str) -> str:
+    return f"{{{DS}}}{local}"

@@ -1,0 +1,270 @@
+"""The Store port: what the node keeps, as typed rows and one transaction object.
+
+Theory of operation
+-------------------
+Every agency operation runs as one :meth:`Store.transaction`: it reads what
+it needs, the core decides, and the writes commit together or not at all
+(nothing half-stored). Lifecycle moves are compare-and-set on the expected
+state; a lost race or a uniqueness clash raises :class:`ConflictError` and the
+caller retries the whole transaction.
+
+SQL lives in ``sql/<dialect>/queries.sql`` as named blocks with the same names
+in both dialects, and ``sql/<dialect>/migrations/NNNN_*.sql`` is append-only.
+Both backends share :class:`Tx`; they differ in connections, locking and the
+translation of driver errors, which happens in each adapter and nowhere else.
+SQLite on ``:memory:`` is the in-package fake for fast tests.
+"""
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import re
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+from gateway.errors import ConflictError, LocalError
+from gateway.records import LetterRow, NoticeRow, QueueRow
+from gateway.state import Delivery, Event, LetterState
+
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+_NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)
+
+
+def load_queries(dialect: str) -> dict[str, str]:
+    """Named SQL blocks of one dialect."""
+    text = (SQL_DIR / dialect / "queries.sql").read_text(encoding="utf-8")
+    parts = _NAME.split(text)
+    queries: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2]):
+        lines = [ln for ln in body.strip().splitlines() if not ln.lstrip().startswith("--")]
+        queries[name] = "\n".join(lines).strip().rstrip(";")
+    return queries
+
+
+def migrations(dialect: str) -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) of every migration, in order."""
+    found = []
+    for path in sorted((SQL_DIR / dialect / "migrations").glob("*.sql")):
+        version = int(path.name.split("_", 1)[0])
+        found.append((version, path.name, path.read_text(encoding="utf-8")))
+    versions = [v for v, _, _ in found]
+    if versions != list(range(1, len(versions) + 1)):
+        raise LocalError(f"{dialect} migrations must be numbered 1..n without gaps: {versions}")
+    return found
+
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def to_us(value: dt.datetime) -> int:
+    """A timezone-aware datetime as integer microseconds since the epoch."""
+    if value.tzinfo is None:
+        raise LocalError("naive datetime given to the store")
+    delta = value - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(value: int | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return EPOCH + dt.timedelta(microseconds=value)
+
+
+def _letter(row: Mapping[str, Any]) -> LetterRow:
+    return LetterRow(
+        id=row["id"], process_id=row["process_id"], sender_org=row["sender_org"],
+        receiver_org=row["receiver_org"], letter_no=row["letter_no"], corr_date=row["corr_date"],
+        subject=row["subject"], secret_code=row["secret_code"], speed_code=row["speed_code"],
+        digest=row["digest"], signed=bool(row["signed"]), state=LetterState(row["state"]),
+        delivery=Delivery(row["delivery"]), accept_id=row["accept_id"],
+        created_at=from_us(row["created_at"]), updated_at=from_us(row["updated_at"]),
+        pulled_at=from_us(row["pulled_at"]),
+    )
+
+
+def _notice(row: Mapping[str, Any]) -> NoticeRow:
+    return NoticeRow(
+        id=row["id"], process_id=row["process_id"], letter_id=row["letter_id"], kind=Event(row["kind"]),
+        accept_id=row["accept_id"], from_org=row["from_org"], to_org=row["to_org"],
+        payload=bytes(row["payload"]), created_at=from_us(row["created_at"]),
+    )
+
+
+def _queue(row: Mapping[str, Any]) -> QueueRow:
+    return QueueRow(
+        id=row["id"], org=row["org"], process_id=row["process_id"], item_kind=row["item_kind"],
+        letter_id=row["letter_id"], notice_id=row["notice_id"], created_at=from_us(row["created_at"]),
+        visible_at=from_us(row["visible_at"]), pulled_at=from_us(row["pulled_at"]),
+        pull_count=row["pull_count"], deleted_at=from_us(row["deleted_at"]),
+    )
+
+
+Execute = Callable[[str, Mapping[str, Any]], Any]
+
+
+class Tx:
+    """One open transaction. Methods are the store's vocabulary; SQL stays in the files."""
+
+    def __init__(self, execute: Execute, queries: Mapping[str, str]) -> None:
+        self._execute = execute
+        self._q = queries
+
+    def _rows(self, name: str, **params: Any) -> list[Mapping[str, Any]]:
+        return list(self._execute(self._q[name], params).fetchall())
+
+    def _row(self, name: str, **params: Any) -> Mapping[str, Any] | None:
+        return self._execute(self._q[name], params).fetchone()
+
+    def _count(self, name: str, **params: Any) -> int:
+        return self._execute(self._q[name], params).rowcount
+
+    # ---------------------------------------------------------- letters
+    def insert_letter(self, *, process_id: str, sender_org: str, receiver_org: str, letter_no: str,
+                      corr_date: str, subject: str, secret_code: str, speed_code: str, digest: str,
+                      signed: bool, state: LetterState, delivery: Delivery, raw: bytes, document: bytes,
+                      now: dt.datetime) -> int:
+        row = self._row("insert_letter", process_id=process_id, sender_org=sender_org,
+                        receiver_org=receiver_org, letter_no=letter_no, corr_date=corr_date, subject=subject,
+                        secret_code=secret_code, speed_code=speed_code, digest=digest, signed=signed,
+                        state=state.value, delivery=delivery.value, now=to_us(now))
+        letter_id = row["id"]
+        self._execute(self._q["insert_letter_blob"], {"letter_id": letter_id, "raw": raw, "document": document})
+        return letter_id
+
+    def find_live_letter(self, *, sender_org: str, receiver_org: str, letter_no: str,
+                         corr_date: str) -> LetterRow | None:
+        row = self._row("find_live_letter", sender_org=sender_org, receiver_org=receiver_org,
+                        letter_no=letter_no, corr_date=corr_date)
+        return _letter(row) if row else None
+
+    def find_withdrawn_letter(self, *, sender_org: str, receiver_org: str, letter_no: str,
+                              corr_date: str) -> LetterRow | None:
+        row = self._row("find_withdrawn_letter", sender_org=sender_org, receiver_org=receiver_org,
+                        letter_no=letter_no, corr_date=corr_date)
+        return _letter(row) if row else None
+
+    def letters_to_receiver(self, *, receiver_org: str, letter_no: str, corr_date: str) -> list[LetterRow]:
+        return [_letter(r) for r in self._rows("letters_to_receiver", receiver_org=receiver_org,
+                                               letter_no=letter_no, corr_date=corr_date)]
+
+    def letters_from_sender(self, *, sender_org: str, letter_no: str, corr_date: str) -> list[LetterRow]:
+        return [_letter(r) for r in self._rows("letters_from_sender", sender_org=sender_org,
+                                               letter_no=letter_no, corr_date=corr_date)]
+
+    def get_letter(self, letter_id: int) -> LetterRow:
+        row = self._row("get_letter", id=letter_id)
+        if row is None:
+            raise LocalError(f"letter {letter_id} vanished")
+        return _letter(row)
+
+    def letter_by_process_id(self, process_id: str) -> LetterRow | None:
+        row = self._row("letter_by_process_id", process_id=process_id)
+        return _letter(row) if row else None
+
+    def letter_document(self, letter_id: int) -> bytes:
+        return bytes(self._row("letter_document", letter_id=letter_id)["document"])
+
+    def letter_raw(self, letter_id: int) -> bytes:
+        return bytes(self._row("letter_raw", letter_id=letter_id)["raw"])
+
+    def set_letter_state(self, *, letter_id: int, expected: LetterState, new: LetterState, accept_id: str,
+                         now: dt.datetime) -> None:
+        """Compare-and-set; ConflictError when the letter is no longer in ``expected``."""
+        if self._count("set_letter_state", id=letter_id, expected_state=expected.value,
+                       new_state=new.value, accept_id=accept_id, now=to_us(now)) != 1:
+            raise ConflictError(f"letter {letter_id} left state {expected.value}")
+
+    def set_letter_pulled(self, letter_id: int, now: dt.datetime) -> None:
+        self._count("set_letter_pulled", id=letter_id, now=to_us(now))
+
+    def outbound_status(self, *, sender_org: str, since: dt.datetime, limit: int) -> list[LetterRow]:
+        return [_letter(r) for r in self._rows("outbound_status", sender_org=sender_org, since=to_us(since),
+                                               limit=limit)]
+
+    def recent_letters(self, *, org: str, limit: int) -> list[LetterRow]:
+        return [_letter(r) for r in self._rows("recent_letters", org=org, limit=limit)]
+
+    # ---------------------------------------------------------- notices
+    def insert_notice(self, *, process_id: str, letter_id: int, kind: Event, accept_id: str, from_org: str,
+                      to_org: str, payload: bytes, raw: bytes, now: dt.datetime) -> int:
+        return self._row("insert_notice", process_id=process_id, letter_id=letter_id, kind=kind.value,
+                         accept_id=accept_id, from_org=from_org, to_org=to_org, payload=payload, raw=raw,
+                         now=to_us(now))["id"]
+
+    def find_notice(self, *, letter_id: int, kind: Event, accept_id: str) -> NoticeRow | None:
+        row = self._row("find_notice", letter_id=letter_id, kind=kind.value, accept_id=accept_id)
+        return _notice(row) if row else None
+
+    def latest_notice(self, *, letter_id: int, kind: Event) -> NoticeRow | None:
+        row = self._row("latest_notice", letter_id=letter_id, kind=kind.value)
+        return _notice(row) if row else None
+
+    def get_notice(self, notice_id: int) -> NoticeRow:
+        return _notice(self._row("get_notice", id=notice_id))
+
+    def notices_of_letter(self, letter_id: int) -> list[NoticeRow]:
+        return [_notice(r) for r in self._rows("notices_of_letter", letter_id=letter_id)]
+
+    # ------------------------------------------------------------ queue
+    def enqueue(self, *, org: str, process_id: str, item_kind: str, letter_id: int, notice_id: int | None,
+                now: dt.datetime) -> None:
+        self._execute(self._q["enqueue"], {"org": org, "process_id": process_id, "item_kind": item_kind,
+                                           "letter_id": letter_id, "notice_id": notice_id, "now": to_us(now)})
+
+    def claim_next(self, *, org: str, now: dt.datetime, until: dt.datetime) -> QueueRow | None:
+        row = self._row("claim_next", org=org, now=to_us(now), until=to_us(until))
+        return _queue(row) if row else None
+
+    def queue_item(self, *, org: str, process_id: str) -> QueueRow | None:
+        row = self._row("queue_item", org=org, process_id=process_id)
+        return _queue(row) if row else None
+
+    def delete_queue_item(self, *, org: str, process_id: str, now: dt.datetime) -> bool:
+        return self._count("delete_queue_item", org=org, process_id=process_id, now=to_us(now)) == 1
+
+    def delete_letter_items(self, *, org: str, letter_id: int, now: dt.datetime) -> int:
+        return self._count("delete_letter_items", org=org, letter_id=letter_id, now=to_us(now))
+
+    def queue_depth(self) -> dict[str, int]:
+        return {r["org"]: r["items"] for r in self._rows("queue_depth")}
+
+
+class Store(abc.ABC):
+    """A database holding the node's letters, notices and queues."""
+
+    dialect: str
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[Tx]:
+        """One transaction: commits when the block ends, rolls back on any exception."""
+
+    @abc.abstractmethod
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; return the names applied."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> int:
+        """The highest migration applied."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def iter_statements(sql: str) -> Iterator[str]:
+    """Split a migration file into statements.
+
+    Comment lines go first (they may contain ';'); our files never put ';'
+    inside string literals.
+    """
+    code = "\n".join(ln for ln in sql.splitlines() if not ln.strip().startswith("--"))
+    for statement in code.split(";"):
+        if statement.strip():
+            yield statement.strip()

@@ -1,0 +1,86 @@
+"""PostgreSQL backend (psycopg 3 and psycopg_pool): production, several processes on one database.
+
+Each transaction borrows a pooled connection. Pulls claim queue rows with
+``FOR UPDATE SKIP LOCKED`` so processes never hand out one item twice.
+Migrations take an advisory lock so concurrent starts apply each file once.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from gateway.errors import ConflictError, StoreError
+from gateway.store import Store, Tx, iter_statements, load_queries, migrations
+
+POOL_MIN = 1
+POOL_MAX = 10
+POOL_TIMEOUT_S = 30.0
+MIGRATION_LOCK = 7_320_101  # pg_advisory_lock key: "the gateway is migrating"
+
+
+class PostgresStore(Store):
+    dialect = "postgres"
+
+    def __init__(self, url: str, *, min_size: int = POOL_MIN, max_size: int = POOL_MAX) -> None:
+        self.url = url
+        self._queries = load_queries(self.dialect)
+        try:
+            self._pool = ConnectionPool(url, min_size=min_size, max_size=max_size, timeout=POOL_TIMEOUT_S,
+                                        kwargs={"row_factory": dict_row, "autocommit": False},
+                                        check=ConnectionPool.check_connection, open=True)
+            self._pool.wait(timeout=POOL_TIMEOUT_S)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        try:
+            with self._pool.connection() as conn:
+                with conn.transaction():
+                    yield Tx(conn.execute, self._queries)
+        except (psycopg.errors.IntegrityError, psycopg.errors.SerializationFailure,
+                psycopg.errors.DeadlockDetected) as exc:
+            raise ConflictError(str(exc)) from exc
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(f"PostgreSQL: {exc}") from exc
+
+    def schema_version(self) -> int:
+        with self._pool.connection() as conn:
+            exists = conn.execute("SELECT to_regclass('schema_migrations') AS t").fetchone()["t"]
+            if exists is None:
+                return 0
+            return conn.execute("SELECT coalesce(max(version), 0) AS v FROM schema_migrations").fetchone()["v"]
+
+    def migrate(self) -> list[str]:
+        applied = []
+        try:
+            with self._pool.connection() as conn:
+                conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+                try:
+                    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                                 "(version INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+                    conn.commit()
+                    current = conn.execute(
+                        "SELECT coalesce(max(version), 0) AS v FROM schema_migrations").fetchone()["v"]
+                    for version, name, sql in migrations(self.dialect):
+                        if version <= current:
+                            continue
+                        with conn.transaction():
+                            for statement in iter_statements(sql):
+                                conn.execute(statement)
+                            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                                         (version, name))
+                        applied.append(name)
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+                    conn.commit()
+        except psycopg.Error as exc:
+            raise StoreError(f"migration failed: {exc}") from exc
+        return applied
+
+    def close(self) -> None:
+        self._pool.close()

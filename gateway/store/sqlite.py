@@ -1,0 +1,110 @@
+"""SQLite backend: the embedded default (WAL, one data folder, no server).
+
+One connection, one writer at a time: SQLite serialises writers anyway, and a
+Python lock around each transaction turns "database is locked" races between
+our own threads into plain waiting. ``synchronous=FULL``: a letter the node
+acknowledged survives a power cut, not only a killed process. Several
+processes on one SQLite file are not supported (DESIGN section 7: use
+PostgreSQL for that).
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from gateway.errors import ConflictError, StoreError
+from gateway.store import Store, Tx, iter_statements, load_queries, migrations
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class SqliteStore(Store):
+    dialect = "sqlite"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                         timeout=BUSY_TIMEOUT_MS / 1000)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._queries = load_queries(self.dialect)
+
+    def _execute(self, sql: str, params: Mapping[str, Any]) -> sqlite3.Cursor:
+        return self._conn.execute(sql, params)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite: {exc}") from exc
+            try:
+                yield Tx(self._execute, self._queries)
+            except sqlite3.IntegrityError as exc:
+                self._conn.execute("ROLLBACK")
+                raise ConflictError(str(exc)) from exc
+            except sqlite3.Error as exc:
+                self._rollback_quietly()
+                raise StoreError(f"SQLite: {exc}") from exc
+            except BaseException:
+                self._rollback_quietly()
+                raise
+            else:
+                try:
+                    self._conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._rollback_quietly()
+                    raise StoreError(f"SQLite commit failed: {exc}") from exc
+
+    def _rollback_quietly(self) -> None:
+        try:
+            self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def schema_version(self) -> int:
+        with self._lock:
+            exists = self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").fetchone()
+            if not exists:
+                return 0
+            return self._conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+    def migrate(self) -> list[str]:
+        applied = []
+        with self._lock:
+            self._conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                               "(version INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+            current = self.schema_version()
+            for version, name, sql in migrations(self.dialect):
+                if version <= current:
+                    continue
+                try:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    for statement in iter_statements(sql):
+                        self._conn.execute(statement)
+                    self._conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                                       (version, name))
+                    self._conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._rollback_quietly()
+                    raise StoreError(f"migration {name} failed: {exc}") from exc
+                applied.append(name)
+        return applied
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
