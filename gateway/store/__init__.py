@@ -226,6 +226,10 @@ class Tx:
     def delete_letter_items(self, *, org: str, letter_id: int, now: dt.datetime) -> int:
         return self._count("delete_letter_items", org=org, letter_id=letter_id, now=to_us(now))
 
+    def table_counts(self) -> dict[str, int]:
+        """Rows per table: what "nothing was stored" is checked against."""
+        return {k: int(v) for k, v in dict(self._row("table_counts")).items()}
+
     def queue_depth(self) -> dict[str, int]:
         return {r["org"]: r["items"] for r in self._rows("queue_depth")}
 

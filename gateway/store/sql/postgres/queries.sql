@@ -109,3 +109,9 @@ UPDATE queue SET deleted_at = %(now)s WHERE org = %(org)s AND letter_id = %(lett
 
 -- name: queue_depth
 SELECT org, count(*) AS items FROM queue WHERE deleted_at IS NULL GROUP BY org ORDER BY org;
+
+-- name: table_counts
+SELECT (SELECT count(*) FROM letters) AS letters,
+       (SELECT count(*) FROM letter_blobs) AS letter_blobs,
+       (SELECT count(*) FROM notices) AS notices,
+       (SELECT count(*) FROM queue) AS queue;

@@ -107,3 +107,9 @@ UPDATE queue SET deleted_at = :now WHERE org = :org AND letter_id = :letter_id A
 
 -- name: queue_depth
 SELECT org, count(*) AS items FROM queue WHERE deleted_at IS NULL GROUP BY org ORDER BY org;
+
+-- name: table_counts
+SELECT (SELECT count(*) FROM letters) AS letters,
+       (SELECT count(*) FROM letter_blobs) AS letter_blobs,
+       (SELECT count(*) FROM notices) AS notices,
+       (SELECT count(*) FROM queue) AS queue;
