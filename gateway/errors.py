@@ -57,22 +57,17 @@ class ErrorCode(enum.Enum):
                        "หน่วยงานผู้ส่งไม่ตรงกับหน่วยงานของจุดเชื่อมต่อ")
     INVALID_FIELD = ("2007", "a field value is empty or malformed",
                      "ค่าข้อมูลไม่ถูกต้องหรือเป็นค่าว่าง")
-    BAD_BASE64 = ("2008", "a binary object is not valid base64",
-                  "ข้อมูลแฟ้มแนบไม่ใช่ base64 ที่ถูกต้อง")
     # 3xxx: the queue and the letter lifecycle
     LETTER_NOT_FOUND = ("3001", "no letter matches the number, date and organisations given",
                         "ไม่พบหนังสือที่อ้างถึง")
     ILLEGAL_TRANSITION = ("3002", "the letter's current state does not allow this notifier or withdrawal",
                           "สถานะหนังสือไม่อนุญาตให้ดำเนินการนี้")
-    ITEM_NOT_FOUND = ("3003", "no undeleted queue item with this ProcessID for this organisation",
+    ITEM_NOT_FOUND = ("3003", "no queue item with this ProcessID for this organisation",
                       "ไม่พบรายการในคิวตาม ProcessID")
     AMBIGUOUS_LETTER = ("3004", "several letters match; the request must name the letter more precisely",
                         "พบหนังสือมากกว่าหนึ่งฉบับที่ตรงกับข้อมูลที่อ้างถึง")
     UNKNOWN_ORGANIZATION = ("3005", "this node hosts no organisation with that OrganizationID",
                             "ไม่พบหน่วยงานนี้บนเครื่องให้บริการ")
-    # 4xxx: trust (signatures, credentials, replay)
-    UNAUTHORIZED = ("4001", "missing or wrong credentials for this organisation's endpoint",
-                    "ไม่ได้รับอนุญาตให้เข้าถึงจุดเชื่อมต่อของหน่วยงานนี้")
     # 5xxx: ours
     STORE_UNAVAILABLE = ("5001", "the node's database is unavailable; retry later",
                          "ฐานข้อมูลของระบบไม่พร้อมใช้งาน กรุณาลองใหม่ภายหลัง")

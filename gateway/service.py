@@ -94,7 +94,8 @@ class CorrespondenceLetterInboundResponseType(_Model):
 class LetterReferenceType(_Model):
     _type_info = [
         ("LetterID", _str()), ("CorrespondenceDate", _str()),
-        ("SenderDepartment", DepartmentType), ("AcceptDepartment", DepartmentType),
+        ("SenderDepartment", DepartmentType.customize(min_occurs=1)),
+        ("AcceptDepartment", DepartmentType.customize(min_occurs=1)),
     ]
 
 

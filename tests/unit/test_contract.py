@@ -1,0 +1,169 @@
+"""The Spyne models, the dispatch table and the letter reader equal the committed contract."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from spyne import AnyXml
+from spyne.model.complex import ComplexModelBase
+
+from gateway import contract, envelope, letter, ns, service
+from gateway.errors import ErrorCode
+
+XS = "{http://www.w3.org/2001/XMLSchema}"
+WSDL = "{http://schemas.xmlsoap.org/wsdl/}"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _xsd(name: str) -> etree._Element:
+    return etree.parse(str(ROOT / "xsd" / name)).getroot()
+
+
+AGENCY = _xsd("AgencyInterface.xsd")
+RAM = _xsd("ReusableAggregateBusinessInformationEntity_1.xsd")
+
+
+def _named(kind: str, name: str) -> etree._Element:
+    found = AGENCY.find(f"{XS}{kind}[@name='{name}']")
+    assert found is not None, f"no {kind} {name} in AgencyInterface.xsd"
+    return found
+
+
+def _occurs(el: etree._Element, inherited_optional: bool) -> tuple[int, str]:
+    low = 0 if inherited_optional else int(el.get("minOccurs", "1"))
+    high = el.get("maxOccurs", "1")
+    return low, "unbounded" if high == "unbounded" else high
+
+
+def xsd_fields(complex_type: etree._Element | None) -> list:
+    """(name, namespace, minOccurs, maxOccurs, nested) of a complex type's content; a choice is optional fields."""
+    if complex_type is None:
+        return []
+    out: list = []
+
+    def walk(group: etree._Element, optional: bool) -> None:
+        for child in group:
+            if child.tag == f"{XS}sequence":
+                walk(child, optional or child.get("minOccurs") == "0")
+            elif child.tag == f"{XS}choice":
+                walk(child, True)
+            elif child.tag == f"{XS}element":
+                low, high = _occurs(child, optional)
+                if child.get("ref"):
+                    prefix, local = child.get("ref").split(":")
+                    out.append((local, child.nsmap[prefix], low, high, "ref"))
+                    continue
+                nested = xsd_fields(_type_of(child))
+                out.append((child.get("name"), "", low, high, nested))
+
+    walk(complex_type, False)
+    return out
+
+
+def _type_of(element: etree._Element) -> etree._Element | None:
+    inline = element.find(f"{XS}complexType")
+    if inline is not None:
+        return inline
+    type_name = element.get("type", "")
+    if type_name.startswith("xs:") or not type_name:
+        return None
+    found = AGENCY.find(f"{XS}complexType[@name='{type_name}']")
+    return found
+
+
+def spyne_fields(model) -> list:
+    if not (isinstance(model, type) and issubclass(model, ComplexModelBase)):
+        return []
+    out = []
+    for name, field in model._type_info.items():
+        attrs = field.Attributes
+        high = "unbounded" if attrs.max_occurs in ("unbounded", float("inf")) or attrs.max_occurs > 1 else "1"
+        if issubclass(field, AnyXml):
+            out.append((name, attrs.sub_ns, attrs.min_occurs, high, "ref"))
+        else:
+            out.append((name, "", attrs.min_occurs, high, spyne_fields(field)))
+    return out
+
+
+def _wsdl_operations() -> dict[str, tuple[str, str]]:
+    doc = etree.parse(str(ROOT / "wsdl" / "ecms-agency.wsdl")).getroot()
+    messages = {m.get("name"): m.find(f"{WSDL}part").get("element") for m in doc.iter(f"{WSDL}message")}
+    port_type = doc.find(f"{WSDL}portType")
+    ops = {}
+    for op in port_type.iter(f"{WSDL}operation"):
+        ops[op.get("name")] = (messages[op.find(f"{WSDL}input").get("message").split(":")[1]],
+                               messages[op.find(f"{WSDL}output").get("message").split(":")[1]])
+    return ops
+
+
+def _spyne_methods() -> dict:
+    """Spyne's method descriptors by WSDL operation name."""
+    app = service.AgencySpyne().app
+    return {m.operation_name: m for ms in app.interface.service_method_map.values() for m in ms}
+
+
+def test_every_wsdl_operation_is_dispatched_and_nothing_else():
+    wsdl = _wsdl_operations()
+    assert {inp: op for op, (inp, _) in wsdl.items()} == envelope.OPERATIONS
+
+
+def test_spyne_methods_match_the_wsdl_messages():
+    wsdl = _wsdl_operations()
+    methods = _spyne_methods()
+    assert set(methods) == set(wsdl)
+    for op, (inp, outp) in wsdl.items():
+        d = methods[op]
+        in_name = d.in_message.Attributes.sub_name or d.in_message.get_type_name()
+        out_name = d.out_message.Attributes.sub_name or d.out_message.get_type_name()
+        assert (in_name, out_name) == (inp, outp), op
+
+
+@pytest.mark.parametrize("op", sorted(_wsdl_operations()))
+def test_spyne_models_equal_the_xsd(op):
+    inp, outp = _wsdl_operations()[op]
+    d = _spyne_methods()[op]
+    for element, model in ((inp, d.in_message), (outp, d.out_message)):
+        declared = _named("element", element)
+        expected = xsd_fields(_type_of(declared))
+        assert spyne_fields(model) == expected, element
+
+
+def test_letter_reader_follows_the_xsd_element_order():
+    ctype = RAM.find(f"{XS}complexType[@name='CorrespondenceLetterType']")
+    names = [e.get("name") for e in ctype.find(f"{XS}sequence")]
+    assert tuple(names) == letter.LETTER_FIELDS
+
+
+def test_xsd_compiles_and_validates_a_golden_letter():
+    from wire import send_request
+    root = etree.fromstring(send_request())
+    op = root.find(f"{{{ns.SOAP11_ENV}}}Body")[0]
+    contract.validate(op)
+
+
+def test_served_wsdl_differs_only_in_address_and_schema_locations():
+    committed = (ROOT / "wsdl" / "ecms-agency.wsdl").read_text(encoding="utf-8")
+    served = contract.served_wsdl(contract.AGENCY_WSDL, "https://node.example/ecms-ws01/service2/2000100000").decode()
+    normalise = lambda t: re.sub(r'location="[^"]*"', 'location=""', re.sub(r'schemaLocation="[^"]*"', "", t))
+    assert normalise(served) == normalise(committed)
+    assert 'location="https://node.example/ecms-ws01/service2/2000100000"' in served
+    assert 'schemaLocation="/ecms-ws01/xsd/AgencyInterface.xsd"' in served
+
+
+def test_readme_lists_every_error_code_with_its_meaning():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `(\d{4})` \| ([^|]+)\|", readme, re.M))
+    assert set(rows) == {c.code for c in ErrorCode}
+    for code in ErrorCode:
+        assert rows[code.code].strip().startswith(code.english[:30]), code
+
+
+def test_readme_lists_every_process_status():
+    from gateway.state import ProcessStatus
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for status in ProcessStatus:
+        assert f"| `{status.value}` |" in readme
+    xsd_values = [e.get("value") for e in AGENCY.iter(f"{XS}enumeration")]
+    assert xsd_values == [s.value for s in ProcessStatus]
