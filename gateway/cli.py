@@ -99,17 +99,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for org in cfg.directory.hosted():
         print(f"  hosts {org.id} {org.th_name}: {org.ecms_url}", flush=True)
 
+    # The server runs in a thread; the main thread waits for SIGTERM/SIGINT and
+    # then stops it (cheroot's stop() must not run inside its own serve loop).
     stop = threading.Event()
-
-    def _stop(signum: int, frame: object) -> None:
-        stop.set()
-        server.stop()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    thread = threading.Thread(target=server.serve, name="http", daemon=True)
+    thread.start()
     try:
-        server.serve()
+        while not stop.wait(1.0):
+            if not thread.is_alive():
+                print("gateway: the HTTP server stopped unexpectedly", file=sys.stderr)
+                return 1
     finally:
+        server.stop()
+        thread.join(timeout=10)
         node.close()
     return 0
 
