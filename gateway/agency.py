@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
 from lxml import etree
 
-from gateway import exchange
+from gateway import exchange, signing
 from gateway.clock import Clock, IdFactory, wire_time
 from gateway.directory import Directory, Organization
 from gateway.errors import ConflictError, ErrorCode, RemoteError
@@ -21,7 +21,9 @@ from gateway.exchange import Submit
 from gateway.letter import NOTIFIER_ELEMENTS, Letter, Notifier, letter_document, notifier_element, read_letter
 from gateway.records import LetterRow
 from gateway.state import ACTOR, Actor, Delivery, Event, LetterState, ProcessStatus, next_state, process_status
+from gateway.signing import VerifyPolicy
 from gateway.store import Store, Tx
+from gateway.trust import Keyring
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +57,17 @@ class Policy:
     visibility_timeout: dt.timedelta
     outbound_status_window: dt.timedelta
     outbound_status_max: int
+    verify: VerifyPolicy = field(default_factory=VerifyPolicy.modern)
 
 
 class Agency:
     """What an e-Saraban can ask of its node, for the organisations hosted here."""
 
-    def __init__(self, *, store: Store, directory: Directory, clock: Clock, new_id: IdFactory,
-                 policy: Policy) -> None:
+    def __init__(self, *, store: Store, directory: Directory, keyring: Keyring, clock: Clock,
+                 new_id: IdFactory, policy: Policy) -> None:
         self.store = store
         self.directory = directory
+        self.keyring = keyring
         self.clock = clock
         self.new_id = new_id
         self.policy = policy
@@ -94,7 +98,13 @@ class Agency:
         letter = read_letter(document, allow_top_secret=self.policy.allow_top_secret)
         exchange.check_sender(letter, caller.id)
         self._route(letter.receiver.department_id)
-        stored = letter_document(document)
+        signed_doc, signed_by = self._signed(document, caller.id)
+        # Every letter is verified before it is queued, the node's own signature included;
+        # the facts acted on are read from what was signed.
+        verified = signing.verify_letter(signed_doc, trusted=self.keyring.trusted_for(caller.id),
+                                         policy=self.policy.verify, now=self.clock.now())
+        letter = read_letter(signed_doc, allow_top_secret=self.policy.allow_top_secret)
+        stored = etree.tostring(signed_doc, encoding="utf-8")
 
         def work(tx: Tx) -> Item:
             existing = tx.find_live_letter(sender_org=caller.id, receiver_org=letter.receiver.department_id,
@@ -103,11 +113,31 @@ class Agency:
                 assert existing is not None
                 return Item(process_id=existing.process_id, process_time=wire_time(existing.created_at),
                             element=tx.letter_document(existing.id))
-            return self._store_letter(tx, letter, raw, stored)
+            if signed_by == "client":
+                exchange.check_replay(tx.letters_by_signature(sender_org=caller.id,
+                                                              signature_digest=verified.signature_digest))
+            item, letter_id = self._store_letter(tx, letter, raw, stored)
+            tx.record_verification(
+                letter_id, signed_by=signed_by, signer=verified.signer, signer_org=verified.signer_org,
+                certificate_sha256=verified.certificate_sha256, signature_method=verified.signature_method,
+                digest_method=verified.digest_method, c14n_method=verified.c14n_method,
+                signature_policy=verified.policy,
+                signature_digest=verified.signature_digest if signed_by == "client" else "",
+                verified_at=verified.verified_at)
+            return item
 
         return self._run(work)
 
-    def _store_letter(self, tx: Tx, letter: Letter, raw: bytes, stored: bytes) -> Item:
+    def _signed(self, document: etree._Element, sender: str) -> tuple[etree._Element, str]:
+        """The letter as it will travel: signed by its client already, or here on the sender's behalf."""
+        if signing.signature_element(document) is not None:
+            return etree.fromstring(letter_document(document)), "client"
+        # A GovernmentSignature without ds:Signature (one client family sends only
+        # TypeCode and SignerParty) is replaced by the node's.
+        normalised = etree.fromstring(letter_document(document))
+        return signing.sign_letter(normalised, self.keyring.signer_for(sender)), "node"
+
+    def _store_letter(self, tx: Tx, letter: Letter, raw: bytes, stored: bytes) -> tuple[Item, int]:
         now = self.clock.now()
         process_id = self.new_id()
         letter_id = tx.insert_letter(
@@ -119,7 +149,7 @@ class Agency:
             raw=raw, document=stored, now=now)
         tx.enqueue(org=letter.receiver.department_id, process_id=process_id, item_kind="letter",
                    letter_id=letter_id, notice_id=None, now=now)
-        return Item(process_id=process_id, process_time=wire_time(now), element=stored)
+        return Item(process_id=process_id, process_time=wire_time(now), element=stored), letter_id
 
     # ----------------------------------------------------- 3.2.2 - 3.2.6 notify
     def notify(self, caller: Organization, notifier: Notifier, raw: bytes) -> Item:

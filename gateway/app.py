@@ -1,10 +1,16 @@
 """The composition root: the only module that names concrete adapters."""
 from __future__ import annotations
 
+import ipaddress
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
+from gateway import pki
 from gateway.agency import Agency, Policy
+from gateway.directory import Directory
+from gateway.signing import VerifyPolicy
+from gateway.trust import AgencyAuth, Keyring, build_keyring
 from gateway.clock import Clock, IdFactory, SystemClock, new_process_id
 from gateway.config import OUTBOUND_STATUS_MAX, Config
 from gateway.errors import ConfigError, StoreError
@@ -38,19 +44,96 @@ class Node:
         self.store.close()
 
 
+def ensure_development_pki(config: Config, clock: Clock) -> Config:
+    """A node configured without keys gets a development PKI in data_dir/pki (made once, then reused).
+
+    Production configurations name their certificates; this keeps `gateway serve`
+    with no configuration working, with every letter signed and verified.
+    """
+    if config.node_certificate:
+        return config
+    folder = Path(config.data_dir) / "pki"
+    hosted = config.directory.hosted()
+    wanted = ["ca.pem", "node.pem", "node.key", *(f"orgs/{o.id}.pem" for o in hosted),
+              *(f"orgs/{o.id}.key" for o in hosted)]
+    if not all((folder / name).exists() for name in wanted):
+        if (folder / "ca.pem").exists() and (folder / "ca.key").exists() and (folder / "node.pem").exists():
+            files = {}
+            for org in hosted:
+                if not (folder / f"orgs/{org.id}.pem").exists():
+                    files.update(pki.issue_files((folder / "ca.pem").read_bytes(), (folder / "ca.key").read_bytes(),
+                                                 org.id, org.th_name, algorithm="ecdsa", now=clock.now()))
+        else:
+            files = pki.development_set(node_id=config.node_id, hosts=[config.host, "localhost", "127.0.0.1"],
+                                        organizations=[(o.id, o.th_name) for o in hosted], algorithm="ecdsa",
+                                        now=clock.now())
+        for name, data in files.items():
+            path = folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            if name.endswith((".key", ".p12")):
+                path.chmod(0o600)
+        log.info("development PKI written to %s", folder)
+    directory = Directory.build(
+        (replace(o, certificate=o.certificate or str(folder / f"orgs/{o.id}.pem"),
+                 key=o.key or str(folder / f"orgs/{o.id}.key")) if o.hosted else o
+         for o in config.directory.organizations.values()),
+        default_id=config.directory.default_id)
+    return replace(config, node_certificate=str(folder / "node.pem"), node_key=str(folder / "node.key"),
+                   trust_anchors=config.trust_anchors or (str(folder / "ca.pem"),), directory=directory)
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from exc
+
+
+def load_keyring(config: Config, clock: Clock) -> Keyring:
+    """Read every certificate and key the configuration names, once, and check them."""
+    anchors = [c for path in config.trust_anchors for c in pki.load_certificates(_read(path, "trust anchor"))]
+    org_certs, org_keys, org_node = {}, {}, {}
+    for org in config.directory.organizations.values():
+        if org.certificate:
+            org_certs[org.id] = pki.load_certificate(_read(org.certificate, f"certificate of {org.id}"))
+        if org.key:
+            org_keys[org.id] = pki.load_private_key(_read(org.key, f"key of {org.id}"))
+        org_node[org.id] = org.node
+    return build_keyring(
+        anchors=anchors, node_id=config.node_id,
+        node_key=pki.load_private_key(_read(config.node_key, "node.key")),
+        node_certificate=pki.load_certificate(_read(config.node_certificate, "node.certificate")),
+        org_certificates=org_certs, org_keys=org_keys, org_node=org_node, node_certificates={}, now=clock.now())
+
+
+def agency_auth(config: Config, keyring: Keyring) -> AgencyAuth:
+    client_anchors: tuple = ()
+    if config.tls_client_ca:
+        client_anchors = tuple(pki.load_certificates(_read(config.tls_client_ca, "tls.client_ca")))
+    return AgencyAuth(mode=config.agency_auth,
+                      open_networks=tuple(ipaddress.ip_network(n) for n in config.open_networks),
+                      password_hashes={o.id: o.password_hash for o in config.directory.hosted() if o.password_hash},
+                      client_anchors=client_anchors)
+
+
 def build(config: Config, *, store: Store | None = None, clock: Clock | None = None,
           new_id: IdFactory = new_process_id, migrate: bool = True) -> Node:
     """Wire a node from its configuration. The store is migrated unless told otherwise."""
+    clock = clock or SystemClock()
+    config = ensure_development_pki(config, clock)
+    keyring = load_keyring(config, clock)
     store = store or open_store(config.database_url)
     if migrate:
         applied = store.migrate()
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
-    agency = Agency(store=store, directory=config.directory, clock=clock or SystemClock(), new_id=new_id,
+    verify = VerifyPolicy.with_legacy() if config.legacy_signatures else VerifyPolicy.modern()
+    agency = Agency(store=store, directory=config.directory, keyring=keyring, clock=clock, new_id=new_id,
                     policy=Policy(allow_top_secret=config.allow_top_secret,
                                   visibility_timeout=config.visibility_timeout,
                                   outbound_status_window=config.outbound_status_window,
-                                  outbound_status_max=OUTBOUND_STATUS_MAX))
+                                  outbound_status_max=OUTBOUND_STATUS_MAX, verify=verify))
 
     def health() -> bool:
         try:
@@ -60,5 +143,5 @@ def build(config: Config, *, store: Store | None = None, clock: Clock | None = N
             return False
 
     app = NodeApp(agency=agency, directory=config.directory, limits=config.limits,
-                  agency_url=config.agency_url, health=health)
+                  agency_url=config.agency_url, health=health, auth=agency_auth(config, keyring))
     return Node(config=config, store=store, agency=agency, wsgi=app)

@@ -7,6 +7,7 @@ and :data:`SETTINGS` equal).
 """
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -42,7 +43,19 @@ SETTINGS: Mapping[tuple[str, str], str] = {
     ("policy", "allow_top_secret"): "accept secret code 004 (ลับที่สุด); the regulation says no",
     ("policy", "visibility_timeout_seconds"): "seconds before a pulled, undeleted item is served again",
     ("policy", "outbound_status_days"): "days of sent letters OutboundStatusRequest reports",
+    ("node", "certificate"): "PEM certificate of this node (signs node messages; default TLS certificate)",
+    ("node", "key"): "PEM private key of this node",
+    ("trust", "anchors"): "PEM files of the CA certificates every directory certificate must be issued by",
+    ("trust", "legacy_signatures"): "accept rsa-sha1, SHA-1 digests, c14n with comments and bare RSAKeyValue",
+    ("security", "agency_auth"): "'open' (allow-listed networks, no credentials) or 'credentials'",
+    ("security", "open_networks"): "networks allowed in open mode (CIDR list)",
+    ("tls", "certificate"): "PEM certificate to serve HTTPS with (empty: plain HTTP)",
+    ("tls", "key"): "PEM private key of the HTTPS certificate",
+    ("tls", "client_ca"): "PEM CA file to verify e-Saraban client certificates with (empty: none asked)",
 }
+
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
+AUTH_MODES = ("open", "credentials")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +74,15 @@ class Config:
     visibility_timeout: timedelta = VISIBILITY_TIMEOUT
     outbound_status_window: timedelta = OUTBOUND_STATUS_WINDOW
     directory: Directory = field(default_factory=lambda: demo_directory(f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"))
+    node_certificate: str = ""
+    node_key: str = ""
+    trust_anchors: tuple[str, ...] = ()
+    legacy_signatures: bool = False
+    agency_auth: str = "open"
+    open_networks: tuple[str, ...] = LOOPBACK_NETWORKS
+    tls_certificate: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
 
     def __post_init__(self) -> None:
         if not (0 < self.port < 65536):
@@ -71,6 +93,26 @@ class Config:
             raise ConfigError("storage.database must be empty, sqlite:PATH or a postgresql:// URL")
         if self.visibility_timeout <= timedelta(0):
             raise ConfigError("policy.visibility_timeout_seconds must be positive")
+        if self.agency_auth not in AUTH_MODES:
+            raise ConfigError(f"security.agency_auth must be one of {AUTH_MODES}")
+        for network in self.open_networks:
+            try:
+                ipaddress.ip_network(network)
+            except ValueError as exc:
+                raise ConfigError(f"security.open_networks: {exc}") from exc
+        if self.agency_auth == "open" and len(self.directory.hosted()) > 1 and not all(
+                ipaddress.ip_network(n).is_loopback for n in self.open_networks):
+            # DESIGN section 6: only single-organisation legacy nodes may run open.
+            raise ConfigError("a node hosting several organisations needs security.agency_auth = 'credentials' "
+                              "(open mode is allowed there only for loopback networks)")
+        if self.agency_auth == "credentials":
+            missing = [o.id for o in self.directory.hosted() if not o.password_hash]
+            if missing and not self.tls_client_ca:
+                raise ConfigError(f"agency_auth = 'credentials' needs password_hash (or tls.client_ca) for {missing}")
+        if bool(self.tls_certificate) != bool(self.tls_key):
+            raise ConfigError("tls.certificate and tls.key go together")
+        if self.tls_client_ca and not self.tls_certificate:
+            raise ConfigError("tls.client_ca needs tls.certificate and tls.key")
 
     @property
     def database_url(self) -> str:
@@ -133,8 +175,20 @@ def from_toml(text: str, *, base_dir: Path = Path(".")) -> Config:
         path = Path(database[len("sqlite:"):])
         database = f"sqlite:{path if path.is_absolute() else base_dir / path}"
 
+    def path(section: str, key: str) -> str:
+        value = get(section, key, "", str)
+        if value and not Path(value).is_absolute():
+            value = str(base_dir / value)
+        return value
+
+    def strings(section: str, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = raw.get(section, {}).get(key, list(default))
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{section}.{key} must be a list of strings")
+        return tuple(value)
+
     directory = _directory(raw, public_url, node_id,
-                           get("node", "default_organization", "", str))
+                           get("node", "default_organization", "", str), base_dir)
     limits = Limits(max_bytes=get("limits", "max_body_bytes", MAX_BODY_BYTES, int),
                     max_depth=get("limits", "max_depth", MAX_DEPTH, int))
     return Config(
@@ -152,10 +206,21 @@ def from_toml(text: str, *, base_dir: Path = Path(".")) -> Config:
         outbound_status_window=timedelta(days=get("policy", "outbound_status_days",
                                                   OUTBOUND_STATUS_WINDOW.days, int)),
         directory=directory,
+        node_certificate=path("node", "certificate"),
+        node_key=path("node", "key"),
+        trust_anchors=tuple(str(p if Path(p).is_absolute() else base_dir / p)
+                            for p in strings("trust", "anchors", ())),
+        legacy_signatures=get("trust", "legacy_signatures", False, bool),
+        agency_auth=get("security", "agency_auth", "open", str),
+        open_networks=strings("security", "open_networks", LOOPBACK_NETWORKS),
+        tls_certificate=path("tls", "certificate"),
+        tls_key=path("tls", "key"),
+        tls_client_ca=path("tls", "client_ca"),
     )
 
 
-def _directory(raw: Mapping[str, Any], public_url: str, node_id: str, default_id: str) -> Directory:
+def _directory(raw: Mapping[str, Any], public_url: str, node_id: str, default_id: str,
+               base_dir: Path) -> Directory:
     hosted = raw.get("organizations")
     if hosted is None:
         base = demo_directory(public_url)
@@ -166,18 +231,19 @@ def _directory(raw: Mapping[str, Any], public_url: str, node_id: str, default_id
             raise ConfigError("[[organizations]] must list at least one hosted organisation")
         base_url = public_url.rstrip("/") + AGENCY_PATH
         hosted_orgs = [_org(entry, "organizations", hosted=True, node=node_id,
-                            url=f"{base_url}/{entry.get('id', '')}") for entry in hosted]
+                            url=f"{base_url}/{entry.get('id', '')}", base_dir=base_dir) for entry in hosted]
     others = raw.get("directory", [])
     if not isinstance(others, list):
         raise ConfigError("[[directory]] must be an array of tables")
-    remote = [_org(entry, "directory", hosted=False, node="", url="") for entry in others]
+    remote = [_org(entry, "directory", hosted=False, node="", url="", base_dir=base_dir) for entry in others]
     return Directory.build([*hosted_orgs, *remote], default_id=default_id)
 
 
-_ORG_KEYS = {"id", "th_name", "en_name", "ecms_url", "node"}
+_ORG_KEYS = {"id", "th_name", "en_name", "ecms_url", "node", "certificate", "key", "password_hash"}
+_HOSTED_ONLY = {"key", "password_hash"}
 
 
-def _org(entry: Any, section: str, *, hosted: bool, node: str, url: str) -> Organization:
+def _org(entry: Any, section: str, *, hosted: bool, node: str, url: str, base_dir: Path) -> Organization:
     if not isinstance(entry, dict):
         raise ConfigError(f"each [[{section}]] entry must be a table")
     unknown = set(entry) - _ORG_KEYS
@@ -188,8 +254,17 @@ def _org(entry: Any, section: str, *, hosted: bool, node: str, url: str) -> Orga
             raise ConfigError(f"[[{section}]] {key} must be a string")
     if "id" not in entry or "th_name" not in entry:
         raise ConfigError(f"each [[{section}]] entry needs id and th_name")
+    if not hosted and _HOSTED_ONLY & set(entry):
+        raise ConfigError(f"[[directory]] {entry['id']}: {sorted(_HOSTED_ONLY & set(entry))} belong to hosted "
+                          "organisations only")
+
+    def file(key: str) -> str:
+        value = entry.get(key, "")
+        return str(base_dir / value) if value and not Path(value).is_absolute() else value
+
     return Organization(
         id=entry["id"], th_name=entry["th_name"], en_name=entry.get("en_name", ""),
         ecms_url=entry.get("ecms_url", url) if not hosted else url,
-        node=entry.get("node", node), hosted=hosted,
+        node=entry.get("node", node), hosted=hosted, certificate=file("certificate"), key=file("key"),
+        password_hash=entry.get("password_hash", ""),
     )

@@ -26,6 +26,9 @@ class Organization:
     ecms_url: str = ""          # the agency endpoint of the node that hosts it
     node: str = ""              # the id of that node
     hosted: bool = False        # hosted on this node
+    certificate: str = ""       # PEM file: the certificate that signs for this organisation
+    key: str = ""               # PEM file: its private key (hosted organisations only)
+    password_hash: str = ""     # HTTP Basic credential of its e-Saraban (see `gateway passwd`)
 
     def __post_init__(self) -> None:
         if not ORG_ID.match(self.id):

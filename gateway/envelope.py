@@ -100,8 +100,37 @@ def parse_request(root: etree._Element) -> AgencyRequest:
     operation = OPERATIONS.get(op_el.tag)
     if operation is None:
         raise RemoteError(ErrorCode.UNKNOWN_OPERATION, repr(op_el.tag))
+    check_references(root)
     message_id, to = _addressing(header)
     return AgencyRequest(soap_version=version, operation=operation, body=op_el, message_id=message_id, to=to)
+
+
+_ID_ATTRIBUTES = ("ID", "Id", "id", "{http://www.w3.org/XML/1998/namespace}id",
+                  "{http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd}Id")
+
+
+def check_references(root: etree._Element) -> None:
+    """No duplicate IDs and no ``href`` references anywhere in the envelope (DESIGN section 6).
+
+    A signature names what it covers by ID; two elements with one ID let a
+    verifier check one while the business logic reads the other. SOAP-encoding
+    ``href="#id"`` lets a framework pull content from anywhere in the envelope.
+    """
+    seen: set[str] = set()
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        attrib = el.attrib
+        if not attrib:
+            continue
+        if "href" in attrib:
+            raise RemoteError(ErrorCode.NOT_SOAP, "href references are not allowed")
+        for name in _ID_ATTRIBUTES:
+            value = attrib.get(name)
+            if value is not None:
+                if value in seen:
+                    raise RemoteError(ErrorCode.NOT_SOAP, f"the ID {value!r} appears more than once")
+                seen.add(value)
 
 
 def _addressing(header: etree._Element | None) -> tuple[str, str]:

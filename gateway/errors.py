@@ -68,6 +68,19 @@ class ErrorCode(enum.Enum):
                         "พบหนังสือมากกว่าหนึ่งฉบับที่ตรงกับข้อมูลที่อ้างถึง")
     UNKNOWN_ORGANIZATION = ("3005", "this node hosts no organisation with that OrganizationID",
                             "ไม่พบหน่วยงานนี้บนเครื่องให้บริการ")
+    # 4xxx: trust (credentials, signatures, replay)
+    UNAUTHORIZED = ("4001", "missing or wrong credentials for this organisation's endpoint, or a network not allowed",
+                    "ไม่ได้รับอนุญาตให้เข้าถึงจุดเชื่อมต่อของหน่วยงานนี้")
+    SIGNATURE_INVALID = ("4002", "the signature or a digest does not verify",
+                         "ลายมือชื่อดิจิทัลไม่ถูกต้อง")
+    SIGNATURE_POLICY = ("4003", "the signature's shape, place, references or algorithms are not allowed",
+                        "รูปแบบหรืออัลกอริทึมของลายมือชื่อดิจิทัลไม่เป็นไปตามนโยบาย")
+    UNTRUSTED_SIGNER = ("4004", "the signer is not the sender (or its node) in the directory, or not trusted",
+                        "ผู้ลงนามไม่ใช่หน่วยงานผู้ส่งหรือไม่ได้รับความเชื่อถือ")
+    REPLAY = ("4005", "a message or signature seen before, or a timestamp outside the allowed window",
+              "ข้อความซ้ำหรือเวลาไม่อยู่ในช่วงที่กำหนด")
+    UNSIGNED = ("4006", "a signature is required and there is none",
+                "ไม่มีลายมือชื่อดิจิทัล")
     # 5xxx: ours
     STORE_UNAVAILABLE = ("5001", "the node's database is unavailable; retry later",
                          "ฐานข้อมูลของระบบไม่พร้อมใช้งาน กรุณาลองใหม่ภายหลัง")

@@ -38,6 +38,19 @@ def decide_submit(letter: Letter, existing: LetterRow | None) -> Submit:
                       f"({existing.state.value})")
 
 
+def check_replay(same_signature: Sequence[LetterRow]) -> None:
+    """A client-signed letter whose signature was already used for a letter now withdrawn is a replay.
+
+    (A retry of a live letter never gets here: the identity check answers it
+    with the first ProcessID.) To send a withdrawn letter again, the client
+    signs it again.
+    """
+    if same_signature:
+        first = same_signature[0]
+        raise RemoteError(ErrorCode.REPLAY, f"this signature was used for ProcessID {first.process_id} "
+                                            f"({first.state.value}); sign the letter again to resend it")
+
+
 def check_sender(letter: Letter, caller_id: str) -> None:
     """A letter is sent by the organisation whose endpoint received it."""
     if letter.sender.department_id != caller_id:

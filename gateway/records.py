@@ -26,6 +26,17 @@ class LetterRow:
     created_at: dt.datetime
     updated_at: dt.datetime
     pulled_at: dt.datetime | None
+    # what verifying its signature established (issue 3)
+    signed_by: str = ""             # "client" (arrived signed) or "node" (signed here on the sender's behalf)
+    signer: str = ""
+    signer_org: str = ""
+    certificate_sha256: str = ""
+    signature_method: str = ""
+    digest_method: str = ""
+    c14n_method: str = ""
+    signature_policy: str = ""
+    signature_digest: str = ""
+    verified_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,6 +13,7 @@ Routes
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -20,12 +21,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from gateway import contract, envelope, letter, ns, xmlsafe
+from gateway import contract, envelope, letter, ns, pki, xmlsafe
 from gateway.agency import Agency
 from gateway.config import AGENCY_PATH
 from gateway.directory import Directory
 from gateway.errors import ErrorCode, LocalError, RemoteError, StoreError
 from gateway.service import AgencySpyne, Call, fault_for
+from gateway.trust import AgencyAuth, Caller
 
 log = logging.getLogger("gateway.http")
 
@@ -48,8 +50,9 @@ class NodeApp:
     """The WSGI application of one node."""
 
     def __init__(self, *, agency: Agency, directory: Directory, limits: xmlsafe.Limits,
-                 agency_url: Callable[[str | None], str], health: Callable[[], bool]) -> None:
+                 agency_url: Callable[[str | None], str], health: Callable[[], bool], auth: AgencyAuth) -> None:
         self.agency = agency
+        self.auth = auth
         self.directory = directory
         self.limits = limits
         self.agency_url = agency_url
@@ -99,12 +102,13 @@ class NodeApp:
         version = envelope.SOAP12 if "soap+xml" in content_type.lower() else envelope.SOAP11
         operation = "?"
         try:
+            caller = self.directory.require_hosted(org_id)
+            self.auth.authorize(org_id, caller_of(environ), self.agency.clock.now())
             _check_content_type(content_type)
             body = read_body(environ, self.limits.max_bytes)
             root = xmlsafe.parse(body, self.limits)
             request = envelope.parse_request(root)
             version, operation = request.soap_version, request.operation
-            caller = self.directory.require_hosted(org_id)
             if operation == "CorrespondenceLetterOutbound":
                 document = request.body.find(ns.rsm("GovernmentDocument"))
                 if document is not None:
@@ -127,6 +131,24 @@ class NodeApp:
         errors = [error]
         return Answer(status=envelope.fault_http_status(version, errors), body=envelope.fault(version, errors),
                       content_type=envelope.CONTENT_TYPE[version])
+
+
+def caller_of(environ: dict) -> Caller:
+    """What the transport tells about the client: address, TLS, Basic credentials, client certificate."""
+    basic = None
+    header = environ.get("HTTP_AUTHORIZATION", "")
+    if header[:6].lower() == "basic ":
+        try:
+            user, _, password = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
+            basic = (user, password)
+        except (ValueError, UnicodeDecodeError):
+            raise RemoteError(ErrorCode.UNAUTHORIZED, "malformed Basic credentials") from None
+    cert = None
+    pem = environ.get("SSL_CLIENT_CERT")
+    if pem:
+        cert = pki.load_certificate(pem.encode() if isinstance(pem, str) else pem)
+    return Caller(remote_addr=environ.get("REMOTE_ADDR", ""), tls=environ.get("wsgi.url_scheme") == "https",
+                  basic=basic, client_certificate=cert)
 
 
 def _check_content_type(content_type: str) -> None:

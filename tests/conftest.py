@@ -98,9 +98,17 @@ def clock() -> FakeClock:
     return FakeClock(dt.datetime(2026, 11, 26, 2, 0, tzinfo=dt.timezone.utc))
 
 
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """One data folder for the session: its development PKI is made once and reused by every node."""
+    folder = tmp_path_factory.mktemp("node-data")
+    app.ensure_development_pki(config.Config(data_dir=folder), FakeClock())
+    return folder
+
+
 @pytest.fixture
-def cfg() -> config.Config:
-    return config.Config()
+def cfg(data_dir) -> config.Config:
+    return config.Config(data_dir=data_dir)
 
 
 @pytest.fixture
@@ -138,17 +146,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def live_config(port: int, **overrides) -> config.Config:
+def live_config(port: int, data_dir: Path, **overrides) -> config.Config:
     """The demo node's configuration with URLs that name the real port."""
     url = f"http://127.0.0.1:{port}"
-    return config.Config(port=port, public_url=url, directory=config.demo_directory(url), **overrides)
+    return config.Config(port=port, public_url=url, directory=config.demo_directory(url), data_dir=data_dir,
+                         **overrides)
 
 
 @pytest.fixture
-def live(store, clock):
+def live(store, clock, data_dir):
     """A real HTTP node on loopback, on each backend, with a fake clock."""
     port = free_port()
-    server = LiveServer(app.build(live_config(port), store=store, clock=clock, migrate=False), port)
+    server = LiveServer(app.build(live_config(port, data_dir), store=store, clock=clock, migrate=False), port)
     yield server
     server.stop()
 

@@ -108,11 +108,13 @@ class Reply:
         return self
 
 
-def call(node, org: str | None, body: bytes, content_type: str = "text/xml", method: str = "POST") -> Reply:
-    """POST ``body`` to the node's WSGI app as organisation ``org`` (None = bare endpoint)."""
+def call(node, org: str | None, body: bytes, content_type: str = "text/xml", method: str = "POST",
+         **extra_environ) -> Reply:
+    """POST ``body`` to the node's WSGI app as organisation ``org`` (None = bare endpoint), from loopback."""
     path = "/ecms-ws01/service2" + (f"/{org}" if org else "")
     environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "CONTENT_TYPE": content_type,
-               "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)}
+               "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "REMOTE_ADDR": "127.0.0.1",
+               "wsgi.url_scheme": "http", **extra_environ}
     status = {}
 
     def start_response(line, headers):

@@ -80,6 +80,11 @@ def _letter(row: Mapping[str, Any]) -> LetterRow:
         delivery=Delivery(row["delivery"]), accept_id=row["accept_id"],
         created_at=from_us(row["created_at"]), updated_at=from_us(row["updated_at"]),
         pulled_at=from_us(row["pulled_at"]),
+        signed_by=row["signed_by"], signer=row["signer"], signer_org=row["signer_org"],
+        certificate_sha256=row["certificate_sha256"], signature_method=row["signature_method"],
+        digest_method=row["digest_method"], c14n_method=row["c14n_method"],
+        signature_policy=row["signature_policy"], signature_digest=row["signature_digest"],
+        verified_at=from_us(row["verified_at"]),
     )
 
 
@@ -131,6 +136,18 @@ class Tx:
         letter_id = row["id"]
         self._execute(self._q["insert_letter_blob"], {"letter_id": letter_id, "raw": raw, "document": document})
         return letter_id
+
+    def record_verification(self, letter_id: int, *, signed_by: str, signer: str, signer_org: str,
+                            certificate_sha256: str, signature_method: str, digest_method: str, c14n_method: str,
+                            signature_policy: str, signature_digest: str, verified_at: dt.datetime) -> None:
+        self._count("record_verification", id=letter_id, signed_by=signed_by, signer=signer, signer_org=signer_org,
+                    certificate_sha256=certificate_sha256, signature_method=signature_method,
+                    digest_method=digest_method, c14n_method=c14n_method, signature_policy=signature_policy,
+                    signature_digest=signature_digest, verified_at=to_us(verified_at))
+
+    def letters_by_signature(self, *, sender_org: str, signature_digest: str) -> list[LetterRow]:
+        return [_letter(r) for r in self._rows("letters_by_signature", sender_org=sender_org,
+                                               signature_digest=signature_digest)]
 
     def find_live_letter(self, *, sender_org: str, receiver_org: str, letter_no: str,
                          corr_date: str) -> LetterRow | None:

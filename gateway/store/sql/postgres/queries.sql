@@ -8,6 +8,18 @@ VALUES (%(process_id)s, %(sender_org)s, %(receiver_org)s, %(letter_no)s, %(corr_
         %(speed_code)s, %(digest)s, %(signed)s, %(state)s, %(delivery)s, '', %(now)s, %(now)s)
 RETURNING id;
 
+-- name: record_verification
+UPDATE letters SET signed_by = %(signed_by)s, signer = %(signer)s, signer_org = %(signer_org)s,
+       certificate_sha256 = %(certificate_sha256)s, signature_method = %(signature_method)s,
+       digest_method = %(digest_method)s, c14n_method = %(c14n_method)s,
+       signature_policy = %(signature_policy)s, signature_digest = %(signature_digest)s,
+       verified_at = %(verified_at)s
+WHERE id = %(id)s;
+
+-- name: letters_by_signature
+SELECT * FROM letters WHERE sender_org = %(sender_org)s AND signature_digest = %(signature_digest)s
+ORDER BY id;
+
 -- name: insert_letter_blob
 INSERT INTO letter_blobs (letter_id, raw, document) VALUES (%(letter_id)s, %(raw)s, %(document)s);
 

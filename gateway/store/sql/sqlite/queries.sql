@@ -8,6 +8,18 @@ VALUES (:process_id, :sender_org, :receiver_org, :letter_no, :corr_date, :subjec
         :speed_code, :digest, :signed, :state, :delivery, '', :now, :now)
 RETURNING id;
 
+-- name: record_verification
+UPDATE letters SET signed_by = :signed_by, signer = :signer, signer_org = :signer_org,
+       certificate_sha256 = :certificate_sha256, signature_method = :signature_method,
+       digest_method = :digest_method, c14n_method = :c14n_method,
+       signature_policy = :signature_policy, signature_digest = :signature_digest,
+       verified_at = :verified_at
+WHERE id = :id;
+
+-- name: letters_by_signature
+SELECT * FROM letters WHERE sender_org = :sender_org AND signature_digest = :signature_digest
+ORDER BY id;
+
 -- name: insert_letter_blob
 INSERT INTO letter_blobs (letter_id, raw, document) VALUES (:letter_id, :raw, :document);
 
