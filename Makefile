@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 NODE_DIR := tests/interop/node
 
-.PHONY: run test test-fast bench venv interop-deps clean conformance
+.PHONY: run test test-fast bench venv interop-deps system-deps clean conformance
 
 venv: $(STAMP)
 
@@ -23,14 +23,26 @@ run: venv
 	$(BIN)/gateway serve
 
 # Foreign SOAP clients used by the interop tests (npm `soap` on the machine's Node.js).
-interop-deps: $(NODE_DIR)/node_modules/.installed
+interop-deps: system-deps $(NODE_DIR)/node_modules/.installed
 
 $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Debian packages the tests use: PostgreSQL server binaries (the suite starts its own
+# cluster) and xmlsec1 (signature interop). Installed when missing and we are root.
+system-deps:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
+	command -v xmlsec1 >/dev/null || missing="$$missing xmlsec1"; \
+	command -v node >/dev/null || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "install the Debian packages:$$missing" >&2; exit 1; fi; \
+	fi
+
 # The whole suite: unit, integration on SQLite and PostgreSQL (started by the tests), acceptance.
-test: venv interop-deps
+test: venv system-deps interop-deps
 	CI=$${CI:-} $(BIN)/python -m pytest -q
 
 test-fast: venv

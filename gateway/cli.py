@@ -31,6 +31,8 @@ ENVIRONMENT = {
     "GATEWAY_DATA_DIR": "data folder (overrides storage.data_dir)",
     "GATEWAY_URL": "base URL of the node the client commands talk to (default http://127.0.0.1:8080)",
     "GATEWAY_ORG": "OrganizationID the client commands act as",
+    "GATEWAY_PASSWORD": "HTTP Basic password the client commands send (user = the OrganizationID)",
+    "GATEWAY_P12_PASSWORD": "password protecting the PKCS#12 files `gateway pki` writes (default: none)",
 }
 
 NOTIFIER_KINDS = {
@@ -87,15 +89,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = load_config(args)
     node = app.build(cfg)
+    cfg = node.config  # with the development PKI filled in when none was configured
     server = wsgi.Server((cfg.host, cfg.port), node.wsgi, numthreads=cfg.threads,
                          server_name="gateway", request_queue_size=64)
+    scheme = "http"
+    if cfg.tls_certificate:
+        server.ssl_adapter = tls_adapter(cfg)
+        scheme = "https"
     server.prepare()
     host, port = server.bind_addr[:2]
-    print(f"gateway {__version__} listening on http://{host}:{port}", flush=True)
+    print(f"gateway {__version__} listening on {scheme}://{host}:{port}", flush=True)
     print(f"  agency interface: {cfg.agency_url(None)}  (default organisation "
           f"{cfg.directory.default_id})", flush=True)
     print(f"  WSDL:             {cfg.agency_url(None)}?wsdl", flush=True)
     print(f"  data:             {cfg.database_url}", flush=True)
+    print(f"  keys:             node {cfg.node_certificate}; trust anchors {', '.join(cfg.trust_anchors)}", flush=True)
+    print(f"  agency access:    {cfg.agency_auth}"
+          + (f" from {', '.join(cfg.open_networks)}" if cfg.agency_auth == "open" else ""), flush=True)
     for org in cfg.directory.hosted():
         print(f"  hosts {org.id} {org.th_name}: {org.ecms_url}", flush=True)
 
@@ -118,6 +128,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def tls_adapter(cfg: configmod.Config):
+    """cheroot's TLS adapter for tls.certificate/key; asks for client certificates when tls.client_ca is set."""
+    import ssl
+
+    from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+    adapter = BuiltinSSLAdapter(cfg.tls_certificate, cfg.tls_key)
+    adapter.context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cfg.tls_client_ca:
+        adapter.context.load_verify_locations(cfg.tls_client_ca)
+        adapter.context.verify_mode = ssl.CERT_OPTIONAL  # Basic credentials remain possible
+    return adapter
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from gateway import app
 
@@ -132,13 +156,121 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pki_init(args: argparse.Namespace) -> int:
+    from gateway import pki
+
+    cfg = load_config(args)
+    out = Path(args.out)
+    if (out / "ca.pem").exists() and not args.force:
+        raise SystemExit(f"gateway: {out}/ca.pem exists; use --force to replace the whole set")
+    hosted = cfg.directory.hosted()
+    files = pki.development_set(node_id=cfg.node_id, hosts=[cfg.host, "localhost", "127.0.0.1"],
+                                organizations=[(o.id, o.th_name) for o in hosted], algorithm=args.algorithm,
+                                now=clock.SystemClock().now(), p12_password=_p12_password(args))
+    _write(out, files)
+    print(f"development PKI ({args.algorithm}) for node {cfg.node_id} and {len(hosted)} organisations in {out}/")
+    print("configuration:")
+    print(f'  [node]   certificate = "{out}/node.pem"   key = "{out}/node.key"')
+    print(f'  [trust]  anchors = ["{out}/ca.pem"]')
+    print(f'  [tls]    certificate = "{out}/node.pem"   key = "{out}/node.key"   client_ca = "{out}/ca.pem"')
+    for org in hosted:
+        print(f'  [[organizations]] id = "{org.id}"  certificate = "{out}/orgs/{org.id}.pem"  '
+              f'key = "{out}/orgs/{org.id}.key"')
+    print("PKCS#12 bundles (key + certificate + CA) for e-Saraban clients: orgs/<id>.p12")
+    return 0
+
+
+def cmd_pki_issue(args: argparse.Namespace) -> int:
+    from gateway import pki
+
+    out = Path(args.out)
+    try:
+        ca_cert, ca_key = (out / "ca.pem").read_bytes(), (out / "ca.key").read_bytes()
+    except OSError as exc:
+        raise SystemExit(f"gateway: no development CA in {out} (run `gateway pki init` first): {exc}") from exc
+    files = pki.issue_files(ca_cert, ca_key, args.org, args.th_name, algorithm=args.algorithm,
+                            now=clock.SystemClock().now(), p12_password=_p12_password(args))
+    _write(out, files)
+    print(f"issued {', '.join(sorted(files))} in {out}/")
+    return 0
+
+
+def _p12_password(args: argparse.Namespace) -> bytes | None:
+    value = os.environ.get("GATEWAY_P12_PASSWORD", "")
+    return value.encode() if value else None
+
+
+def _write(folder: Path, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        if name.endswith((".key", ".p12")):
+            path.chmod(0o600)
+
+
+def cmd_passwd(args: argparse.Namespace) -> int:
+    import getpass
+
+    from gateway.trust import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {args.org}: ")
+        if password != getpass.getpass("again: "):
+            raise SystemExit("gateway: the passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 12:
+        raise SystemExit("gateway: use a password of at least 12 characters")
+    print(f'password_hash = "{hash_password(password)}"   # [[organizations]] id = "{args.org}"')
+    return 0
+
+
+def cmd_letters(args: argparse.Namespace) -> int:
+    """The node's own view of recent letters, with what verifying each signature established."""
+    from gateway import app
+
+    cfg = load_config(args)
+    store = app.open_store(cfg.database_url)
+    try:
+        with store.transaction() as tx:
+            if args.letter:
+                row = tx.letter_by_process_id(args.letter)
+                if row is None:
+                    raise SystemExit(f"gateway: no letter with ProcessID {args.letter}")
+                rows = [row]
+            else:
+                org = args.as_org or cfg.directory.default_id
+                rows = tx.recent_letters(org=org, limit=args.limit)
+    finally:
+        store.close()
+    for row in rows:
+        print(f"{row.process_id}  {row.state.value:9}  ที่ {row.letter_no}  ลงวันที่ {clock.thai_date(row.corr_date)}"
+              f"  {row.sender_org} -> {row.receiver_org}")
+        print(f"    เรื่อง {row.subject}")
+        if row.verified_at:
+            print(f"    signature: {row.signed_by}-signed, verified {clock.thai_datetime(row.verified_at)}, "
+                  f"policy {row.signature_policy}, {row.signature_method.rsplit('#', 1)[-1]}")
+            print(f"    signer: {row.signer}  certificate sha256 {row.certificate_sha256[:16]}…")
+        else:
+            print("    signature: not verified (stored before signatures were introduced)")
+    if not rows:
+        print("ไม่มีหนังสือ (no letters)")
+    return 0
+
+
 # ---------------------------------------------------------------- client commands
 
 def _client(args: argparse.Namespace) -> AgencyClient:
     base = (args.url or os.environ.get("GATEWAY_URL") or "http://127.0.0.1:8080").rstrip("/")
     org = args.as_org or os.environ.get("GATEWAY_ORG") or ""
     endpoint = f"{base}{configmod.AGENCY_PATH}" + (f"/{org}" if org else "")
-    return AgencyClient(endpoint)
+    auth = None
+    password = os.environ.get("GATEWAY_PASSWORD")
+    if password:
+        auth = (org, password)
+    cert = (args.cert, args.key) if getattr(args, "cert", None) else None
+    return AgencyClient(endpoint, verify=args.ca or True, cert=cert, auth=auth)
 
 
 def _org(args: argparse.Namespace) -> str:
@@ -288,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--url", help="base URL of the node (default GATEWAY_URL or http://127.0.0.1:8080)")
         p.add_argument("--as", dest="as_org", metavar="ORGANIZATION_ID",
                        help="the hosted organisation you act as (default GATEWAY_ORG)")
+        p.add_argument("--ca", help="CA file to verify the node's HTTPS certificate with")
+        p.add_argument("--cert", help="client certificate (PEM) for nodes that ask for one")
+        p.add_argument("--key", help="its private key (PEM)")
         return p
 
     send = client_command("send", "send a letter as an e-Saraban would")
@@ -317,6 +452,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     client_command("status", "status of the letters you sent (OutboundStatusRequest)").set_defaults(func=cmd_status)
     client_command("orgs", "the node's directory (GetOrganizationList)").set_defaults(func=cmd_orgs)
+
+    letters = node_command("letters", "the node's recent letters from its own database, with signature details")
+    letters.add_argument("--as", dest="as_org", metavar="ORGANIZATION_ID", help="whose letters (default: default org)")
+    letters.add_argument("--letter", metavar="PROCESS_ID", help="one letter")
+    letters.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    letters.set_defaults(func=cmd_letters)
+
+    pki_parser = sub.add_parser("pki", help="development keys and certificates")
+    pki_sub = pki_parser.add_subparsers(dest="pki_command", required=True)
+    init = pki_sub.add_parser("init", help="a CA, the node's and every hosted organisation's keys and certificates")
+    init.add_argument("--config", help="configuration naming the node and its organisations (default: demo)")
+    init.add_argument("--out", default="pki", help="folder to write (default ./pki)")
+    init.add_argument("--algorithm", choices=["ecdsa", "rsa"], default="ecdsa", help="ECDSA P-256 or RSA-2048")
+    init.add_argument("--force", action="store_true", help="replace an existing set")
+    init.set_defaults(func=cmd_pki_init)
+    issue = pki_sub.add_parser("issue", help="one more organisation's key and certificate from the same CA")
+    issue.add_argument("--org", required=True, metavar="ORGANIZATION_ID")
+    issue.add_argument("--th-name", required=True, help="the organisation's Thai name")
+    issue.add_argument("--out", default="pki", help="folder of the CA (default ./pki)")
+    issue.add_argument("--algorithm", choices=["ecdsa", "rsa"], default="ecdsa")
+    issue.set_defaults(func=cmd_pki_issue)
+
+    passwd = sub.add_parser("passwd", help="make the password_hash of an organisation's e-Saraban (reads stdin)")
+    passwd.add_argument("org", metavar="ORGANIZATION_ID")
+    passwd.set_defaults(func=cmd_passwd)
     return parser
 
 

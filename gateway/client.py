@@ -127,10 +127,14 @@ class AgencyClient:
     def call(self, body: str | bytes, *, to: str = "") -> Answer:
         payload = body.encode("utf-8") if isinstance(body, str) else body
         message = envelope.request(envelope.SOAP11, payload, message_id=_message_id(), to=to)
+        headers = {"Content-Type": "text/xml; charset=utf-8"}
+        if self.auth:
+            # RFC 7617 with charset UTF-8: Thai passwords are fine (requests would send Latin-1).
+            token = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode("utf-8")).decode("ascii")
+            headers["Authorization"] = f"Basic {token}"
         try:
-            response = self.session.post(self.endpoint, data=message, timeout=self.timeout,
-                                         headers={"Content-Type": "text/xml; charset=utf-8"},
-                                         verify=self.verify, cert=self.cert, auth=self.auth)
+            response = self.session.post(self.endpoint, data=message, timeout=self.timeout, headers=headers,
+                                         verify=self.verify, cert=self.cert)
         except requests.RequestException as exc:
             raise ClientError("", f"cannot reach {self.endpoint}: {exc}") from exc
         if response.status_code != 200 and "xml" not in response.headers.get("Content-Type", ""):

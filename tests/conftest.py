@@ -102,7 +102,9 @@ def clock() -> FakeClock:
 def data_dir(tmp_path_factory) -> Path:
     """One data folder for the session: its development PKI is made once and reused by every node."""
     folder = tmp_path_factory.mktemp("node-data")
-    app.ensure_development_pki(config.Config(data_dir=folder), FakeClock())
+    # Valid both at the fake clock's time (tests) and now (real TLS handshakes).
+    issued = min(dt.datetime.now(dt.timezone.utc), FakeClock().now()) - dt.timedelta(days=1)
+    app.ensure_development_pki(config.Config(data_dir=folder), FakeClock(issued))
     return folder
 
 
@@ -121,12 +123,16 @@ def node(store, clock, cfg):
 class LiveServer:
     """A node served by cheroot on a loopback port, in a thread of the test process."""
 
-    def __init__(self, node_: app.Node, port: int) -> None:
+    def __init__(self, node_: app.Node, port: int, *, tls: bool = False) -> None:
         from cheroot import wsgi
+
+        from gateway.cli import tls_adapter
         self.node = node_
         self.port = port
-        self.base = f"http://127.0.0.1:{port}"
+        self.base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
         self.server = wsgi.Server(("127.0.0.1", port), node_.wsgi, numthreads=8)
+        if tls:
+            self.server.ssl_adapter = tls_adapter(node_.config)
         self.server.prepare()
         self.thread = threading.Thread(target=self.server.serve, daemon=True)
         self.thread.start()
