@@ -22,7 +22,8 @@ from gateway.letter import NOTIFIER_ELEMENTS, Letter, Notifier, letter_document,
 from gateway.records import LetterRow
 from gateway.state import ACTOR, Actor, Delivery, Event, LetterState, ProcessStatus, next_state, process_status
 from gateway.signing import VerifyPolicy
-from gateway.store import Store, Tx
+from gateway.store import Store, Tx, run
+from gateway.relay import Relay
 from gateway.trust import Keyring
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,9 @@ class Agency:
     """What an e-Saraban can ask of its node, for the organisations hosted here."""
 
     def __init__(self, *, store: Store, directory: Directory, keyring: Keyring, clock: Clock,
-                 new_id: IdFactory, policy: Policy) -> None:
+                 new_id: IdFactory, policy: Policy, relay: Relay) -> None:
         self.store = store
+        self.relay = relay
         self.directory = directory
         self.keyring = keyring
         self.clock = clock
@@ -75,22 +77,13 @@ class Agency:
     # ----------------------------------------------------------------- helpers
     def _run(self, work: Callable[[Tx], T]) -> T:
         """Run ``work`` in a transaction, again if it lost a race (nothing of a lost try is kept)."""
-        for attempt in range(CONFLICT_RETRIES):
-            try:
-                with self.store.transaction() as tx:
-                    return work(tx)
-            except ConflictError:
-                if attempt == CONFLICT_RETRIES - 1:
-                    raise
-                log.info("transaction conflict, retrying (%d)", attempt + 1)
-        raise AssertionError("unreachable")
+        return run(self.store, work, attempts=CONFLICT_RETRIES)
 
     def _route(self, org_id: str) -> Organization:
-        """Where an item for ``org_id`` goes; only hosted organisations have a queue here."""
+        """The organisation an item goes to: hosted here (its queue) or reachable through a neighbour node."""
         org = self.directory.require_receiver(org_id)
-        if not org.hosted:
-            raise RemoteError(ErrorCode.UNKNOWN_RECEIVER,
-                              f"{org_id} is not hosted on this node and node-to-node delivery is not configured")
+        if not org.hosted and not self.relay.can_route(org_id):
+            raise RemoteError(ErrorCode.UNKNOWN_RECEIVER, f"{org_id} is not hosted here and no node route leads to it")
         return org
 
     # ------------------------------------------------------------ 3.2.1 send
@@ -145,10 +138,17 @@ class Agency:
             receiver_org=letter.receiver.department_id, letter_no=letter.letter_id,
             corr_date=letter.correspondence_date, subject=letter.subject, secret_code=letter.secret_code,
             speed_code=letter.speed_code, digest=letter.digest, signed=letter.signed,
-            state=LetterState.SENT, delivery=Delivery.DELIVERED,
+            state=LetterState.SENT,
+            delivery=Delivery.DELIVERED if self.directory.is_hosted(letter.receiver.department_id)
+            else Delivery.PENDING,
             raw=raw, document=stored, now=now)
-        tx.enqueue(org=letter.receiver.department_id, process_id=process_id, item_kind="letter",
-                   letter_id=letter_id, notice_id=None, now=now)
+        if self.directory.is_hosted(letter.receiver.department_id):
+            tx.enqueue(org=letter.receiver.department_id, process_id=process_id, item_kind="letter",
+                       letter_id=letter_id, notice_id=None, now=now)
+        else:
+            self.relay.enqueue(tx, kind="letter", process_id=process_id, letter_process_id=process_id,
+                               sender_org=letter.sender.department_id, receiver_org=letter.receiver.department_id,
+                               payload=stored, path=(self.relay.here(now),), now=now)
         return Item(process_id=process_id, process_time=wire_time(now), element=stored), letter_id
 
     # ----------------------------------------------------- 3.2.2 - 3.2.6 notify
@@ -183,8 +183,13 @@ class Agency:
             notice_id = tx.insert_notice(process_id=process_id, letter_id=letter.id, kind=notifier.event,
                                          accept_id=notifier.accept_id, from_org=caller.id, to_org=to_org,
                                          payload=payload, raw=raw, now=now)
-            tx.enqueue(org=to_org, process_id=process_id, item_kind="notice", letter_id=letter.id,
-                       notice_id=notice_id, now=now)
+            if self.directory.is_hosted(to_org):
+                tx.enqueue(org=to_org, process_id=process_id, item_kind="notice", letter_id=letter.id,
+                           notice_id=notice_id, now=now)
+            else:
+                self.relay.enqueue(tx, kind="notifier", process_id=process_id, letter_process_id=letter.process_id,
+                                   sender_org=caller.id, receiver_org=to_org, payload=payload,
+                                   path=(self.relay.here(now),), now=now)
             return Item(process_id=process_id, process_time=wire_time(now), element=payload)
 
         return self._run(work)
@@ -270,8 +275,14 @@ class Agency:
             now = self.clock.now()
             tx.set_letter_state(letter_id=letter.id, expected=letter.state, new=new_state,
                                 accept_id=letter.accept_id, now=now)
-            # The receiver must not pull a withdrawn letter it has not taken yet.
-            tx.delete_letter_items(org=letter.receiver_org, letter_id=letter.id, now=now)
+            if self.directory.is_hosted(letter.receiver_org):
+                # The receiver must not pull a withdrawn letter it has not taken yet.
+                tx.delete_letter_items(org=letter.receiver_org, letter_id=letter.id, now=now)
+            else:
+                self.relay.enqueue(tx, kind="withdrawal", process_id=self.new_id(),
+                                   letter_process_id=letter.process_id, sender_org=caller.id,
+                                   receiver_org=letter.receiver_org, payload=withdrawal_payload(reference),
+                                   path=(self.relay.here(now),), now=now)
             return reference.letter_id, wire_time(now)
 
         return self._run(work)
@@ -289,3 +300,12 @@ class Agency:
             status_time=wire_time(row.updated_at if row.pulled_at is None else max(row.updated_at, row.pulled_at)),
         ) for row in self._run(work)]
 
+
+def withdrawal_payload(reference: exchange.LetterReference) -> bytes:
+    """A withdrawal as it travels to the receiver's node: the request's reference, for the record."""
+    root = etree.Element("CorrespondenceDeleteGovernmentDocumentRequest")
+    etree.SubElement(root, "LetterID").text = reference.letter_id
+    etree.SubElement(root, "CorrespondenceDate").text = reference.correspondence_date
+    etree.SubElement(etree.SubElement(root, "SenderDepartment"), "Code").text = reference.sender
+    etree.SubElement(etree.SubElement(root, "AcceptDepartment"), "Code").text = reference.receiver
+    return etree.tostring(root, encoding="utf-8")

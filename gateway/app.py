@@ -1,16 +1,22 @@
 """The composition root: the only module that names concrete adapters."""
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import logging
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gateway import pki
 from gateway.agency import Agency, Policy
 from gateway.directory import Directory
+from gateway.peer import PeerClient
+from gateway.relay import Relay, RelayPolicy
+from gateway.retry import RetryPolicy
 from gateway.signing import VerifyPolicy
 from gateway.trust import AgencyAuth, Keyring, build_keyring
+from gateway.worker import Worker
 from gateway.clock import Clock, IdFactory, SystemClock, new_process_id
 from gateway.config import OUTBOUND_STATUS_MAX, Config
 from gateway.errors import ConfigError, StoreError
@@ -18,6 +24,7 @@ from gateway.store import Store
 from gateway.wsgi import NodeApp
 
 log = logging.getLogger(__name__)
+LEASE_MARGIN = dt.timedelta(seconds=10)
 
 
 def open_store(url: str) -> Store:
@@ -38,7 +45,22 @@ class Node:
     config: Config
     store: Store
     agency: Agency
+    relay: Relay
+    worker: Worker
     wsgi: NodeApp
+
+    def start_worker(self, name: str = "delivery") -> tuple[threading.Thread, threading.Event]:
+        """Run the delivery worker in a thread until the returned event is set."""
+        stop = threading.Event()
+
+        def wait(seconds: float) -> None:
+            if not stop.is_set():
+                self.store.wait_for_work(seconds)
+
+        thread = threading.Thread(target=self.worker.run_forever, args=(stop, wait, self.config.worker_poll),
+                                  name=name, daemon=True)
+        thread.start()
+        return thread, stop
 
     def close(self) -> None:
         self.store.close()
@@ -100,11 +122,17 @@ def load_keyring(config: Config, clock: Clock) -> Keyring:
         if org.key:
             org_keys[org.id] = pki.load_private_key(_read(org.key, f"key of {org.id}"))
         org_node[org.id] = org.node
+    node_certs = {}
+    for peer in config.directory.nodes.values():
+        if not peer.certificate:
+            raise ConfigError(f"node {peer.id} needs a certificate: its messages and receipts are verified with it")
+        node_certs[peer.id] = pki.load_certificate(_read(peer.certificate, f"certificate of node {peer.id}"))
     return build_keyring(
         anchors=anchors, node_id=config.node_id,
         node_key=pki.load_private_key(_read(config.node_key, "node.key")),
         node_certificate=pki.load_certificate(_read(config.node_certificate, "node.certificate")),
-        org_certificates=org_certs, org_keys=org_keys, org_node=org_node, node_certificates={}, now=clock.now())
+        org_certificates=org_certs, org_keys=org_keys, org_node=org_node, node_certificates=node_certs,
+        now=clock.now())
 
 
 def agency_auth(config: Config, keyring: Keyring) -> AgencyAuth:
@@ -129,7 +157,15 @@ def build(config: Config, *, store: Store | None = None, clock: Clock | None = N
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
     verify = VerifyPolicy.with_legacy() if config.legacy_signatures else VerifyPolicy.modern()
-    agency = Agency(store=store, directory=config.directory, keyring=keyring, clock=clock, new_id=new_id,
+    retry = RetryPolicy(window=config.retry_window, first=config.retry_first, maximum=config.retry_max)
+    relay = Relay(store=store, directory=config.directory, keyring=keyring, clock=clock, new_id=new_id,
+                  node_id=config.node_id, policy=RelayPolicy(retry=retry, clock_skew=config.clock_skew, verify=verify,
+                                                             allow_top_secret=config.allow_top_secret))
+    peer = PeerClient(timeout=config.delivery_timeout, verify=_peer_ca_bundle(config),
+                      client_cert=(config.node_certificate, config.node_key))
+    worker = Worker(store=store, directory=config.directory, keyring=keyring, clock=clock, peer=peer, retry=retry,
+                    node_id=config.node_id, lease=config.delivery_timeout * 2 + LEASE_MARGIN)
+    agency = Agency(store=store, directory=config.directory, keyring=keyring, clock=clock, new_id=new_id, relay=relay,
                     policy=Policy(allow_top_secret=config.allow_top_secret,
                                   visibility_timeout=config.visibility_timeout,
                                   outbound_status_window=config.outbound_status_window,
@@ -143,5 +179,16 @@ def build(config: Config, *, store: Store | None = None, clock: Clock | None = N
             return False
 
     app = NodeApp(agency=agency, directory=config.directory, limits=config.limits,
-                  agency_url=config.agency_url, health=health, auth=agency_auth(config, keyring))
-    return Node(config=config, store=store, agency=agency, wsgi=app)
+                  agency_url=config.agency_url, health=health, auth=agency_auth(config, keyring), relay=relay,
+                  node_url=config.node_url)
+    return Node(config=config, store=store, agency=agency, relay=relay, worker=worker, wsgi=app)
+
+
+def _peer_ca_bundle(config: Config) -> str:
+    """One PEM file of the trust anchors, to verify peers' TLS with (never the public CA bundle)."""
+    if len(config.trust_anchors) == 1:
+        return config.trust_anchors[0]
+    bundle = Path(config.data_dir) / "peer-ca-bundle.pem"
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    bundle.write_bytes(b"".join(_read(path, "trust anchor") for path in config.trust_anchors))
+    return str(bundle)

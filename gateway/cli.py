@@ -109,6 +109,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for org in cfg.directory.hosted():
         print(f"  hosts {org.id} {org.th_name}: {org.ecms_url}", flush=True)
 
+    worker = None
+    if cfg.embedded_worker and not getattr(args, "no_worker", False):
+        worker = node.start_worker()
+        print("  delivery worker:  running in this process", flush=True)
+
     # The server runs in a thread; the main thread waits for SIGTERM/SIGINT and
     # then stops it (cheroot's stop() must not run inside its own serve loop).
     stop = threading.Event()
@@ -124,6 +129,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         server.stop()
         thread.join(timeout=10)
+        if worker is not None:
+            worker[1].set()
+            worker[0].join(timeout=10)
         node.close()
     return 0
 
@@ -140,6 +148,29 @@ def tls_adapter(cfg: configmod.Config):
         adapter.context.load_verify_locations(cfg.tls_client_ca)
         adapter.context.verify_mode = ssl.CERT_OPTIONAL  # Basic credentials remain possible
     return adapter
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """A delivery worker process: several may run on one PostgreSQL database."""
+    from gateway import app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = load_config(args)
+    node = app.build(cfg)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    print(f"gateway worker for node {node.config.node_id} on {node.config.database_url}", flush=True)
+
+    def wait(seconds: float) -> None:
+        if not stop.is_set():
+            node.store.wait_for_work(seconds)
+
+    try:
+        node.worker.run_forever(stop, wait, node.config.worker_poll)
+    finally:
+        node.close()
+    return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -412,7 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = node_command("serve", "run a node")
     serve.add_argument("--host", help=f"address to listen on (default {configmod.DEFAULT_HOST})")
     serve.add_argument("--port", type=int, help=f"port to listen on (default {configmod.DEFAULT_PORT})")
+    serve.add_argument("--no-worker", action="store_true",
+                       help="do not run a delivery worker here (separate `gateway worker` processes do)")
     serve.set_defaults(func=cmd_serve)
+    node_command("worker", "deliver outbox items to other nodes (several may share one PostgreSQL)").set_defaults(
+        func=cmd_worker)
     node_command("migrate", "create or upgrade the database schema").set_defaults(func=cmd_migrate)
 
     def client_command(name: str, help_text: str):

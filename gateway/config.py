@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from gateway import directory as dirmod
-from gateway.directory import Directory, Organization
+from gateway.directory import Directory, Organization, PeerNode
 from gateway.errors import ConfigError
 from gateway.xmlsafe import MAX_BODY_BYTES, MAX_DEPTH, Limits
 
@@ -27,6 +27,7 @@ VISIBILITY_TIMEOUT = timedelta(minutes=10)     # a pulled, undeleted item is ser
 OUTBOUND_STATUS_WINDOW = timedelta(days=30)    # OutboundStatusRequest lists letters sent this recently
 OUTBOUND_STATUS_MAX = 1000                     # ... at most this many, newest first
 AGENCY_PATH = "/ecms-ws01/service2"
+NODE_PATH = "/ecms-ws01/node"
 
 # (section, key) -> documentation; the example file must show exactly these.
 SETTINGS: Mapping[tuple[str, str], str] = {
@@ -52,9 +53,22 @@ SETTINGS: Mapping[tuple[str, str], str] = {
     ("tls", "certificate"): "PEM certificate to serve HTTPS with (empty: plain HTTP)",
     ("tls", "key"): "PEM private key of the HTTPS certificate",
     ("tls", "client_ca"): "PEM CA file to verify e-Saraban client certificates with (empty: none asked)",
+    ("delivery", "retry_window_seconds"): "how long an item is retried before it is FAILED (default 5 days)",
+    ("delivery", "retry_first_seconds"): "first retry delay; doubles per attempt, with jitter",
+    ("delivery", "retry_max_seconds"): "longest delay between two attempts",
+    ("delivery", "timeout_seconds"): "timeout of one push to a peer node",
+    ("delivery", "clock_skew_seconds"): "node messages signed further than this from our clock are refused",
+    ("delivery", "worker_poll_seconds"): "how often an idle worker looks for due items",
+    ("delivery", "embedded_worker"): "serve also runs a delivery worker (off when separate `gateway worker`s run)",
 }
 
 LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
+RETRY_WINDOW = timedelta(days=5)            # DESIGN section 4: days, not minutes
+RETRY_FIRST = timedelta(seconds=2)          # first retry after about this long (exponential, full jitter)
+RETRY_MAX = timedelta(minutes=30)           # backoff stops growing here
+DELIVERY_TIMEOUT = timedelta(seconds=30)    # one push to a peer
+CLOCK_SKEW = timedelta(minutes=15)          # node messages signed further from our clock are refused
+WORKER_POLL = timedelta(seconds=5)          # workers also look for due items this often
 AUTH_MODES = ("open", "credentials")
 
 
@@ -83,6 +97,13 @@ class Config:
     tls_certificate: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
+    retry_window: timedelta = RETRY_WINDOW
+    retry_first: timedelta = RETRY_FIRST
+    retry_max: timedelta = RETRY_MAX
+    delivery_timeout: timedelta = DELIVERY_TIMEOUT
+    clock_skew: timedelta = CLOCK_SKEW
+    worker_poll: timedelta = WORKER_POLL
+    embedded_worker: bool = True
 
     def __post_init__(self) -> None:
         if not (0 < self.port < 65536):
@@ -119,6 +140,11 @@ class Config:
         """The store URL: the configured one, or SQLite inside the data folder."""
         return self.database or f"sqlite:{self.data_dir / 'gateway.sqlite3'}"
 
+    @property
+    def node_url(self) -> str:
+        """This node's node port, for [[nodes]] entries of its peers."""
+        return self.public_url.rstrip("/") + NODE_PATH
+
     def agency_url(self, org_id: str | None = None) -> str:
         base = self.public_url.rstrip("/") + AGENCY_PATH
         return f"{base}/{org_id}" if org_id else base
@@ -145,11 +171,11 @@ def from_toml(text: str, *, base_dir: Path = Path(".")) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration is not valid TOML: {exc}") from exc
-    known_sections = {s for s, _ in SETTINGS} | {"organizations", "directory"}
+    known_sections = {s for s, _ in SETTINGS} | {"organizations", "directory", "nodes"}
     for section, value in raw.items():
         if section not in known_sections:
             raise ConfigError(f"unknown configuration section [{section}]")
-        if section in ("organizations", "directory"):
+        if section in ("organizations", "directory", "nodes"):
             continue
         if not isinstance(value, dict):
             raise ConfigError(f"[{section}] must be a table")
@@ -187,6 +213,12 @@ def from_toml(text: str, *, base_dir: Path = Path(".")) -> Config:
             raise ConfigError(f"{section}.{key} must be a list of strings")
         return tuple(value)
 
+    def seconds(key: str, default: timedelta) -> timedelta:
+        value = raw.get("delivery", {}).get(key, default.total_seconds())
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigError(f"delivery.{key} must be a positive number of seconds")
+        return timedelta(seconds=value)
+
     directory = _directory(raw, public_url, node_id,
                            get("node", "default_organization", "", str), base_dir)
     limits = Limits(max_bytes=get("limits", "max_body_bytes", MAX_BODY_BYTES, int),
@@ -216,6 +248,13 @@ def from_toml(text: str, *, base_dir: Path = Path(".")) -> Config:
         tls_certificate=path("tls", "certificate"),
         tls_key=path("tls", "key"),
         tls_client_ca=path("tls", "client_ca"),
+        retry_window=seconds("retry_window_seconds", RETRY_WINDOW),
+        retry_first=seconds("retry_first_seconds", RETRY_FIRST),
+        retry_max=seconds("retry_max_seconds", RETRY_MAX),
+        delivery_timeout=seconds("timeout_seconds", DELIVERY_TIMEOUT),
+        clock_skew=seconds("clock_skew_seconds", CLOCK_SKEW),
+        worker_poll=seconds("worker_poll_seconds", WORKER_POLL),
+        embedded_worker=get("delivery", "embedded_worker", True, bool),
     )
 
 
@@ -236,10 +275,27 @@ def _directory(raw: Mapping[str, Any], public_url: str, node_id: str, default_id
     if not isinstance(others, list):
         raise ConfigError("[[directory]] must be an array of tables")
     remote = [_org(entry, "directory", hosted=False, node="", url="", base_dir=base_dir) for entry in others]
-    return Directory.build([*hosted_orgs, *remote], default_id=default_id)
+    return Directory.build([*hosted_orgs, *remote], default_id=default_id, nodes=_nodes(raw, base_dir))
 
 
-_ORG_KEYS = {"id", "th_name", "en_name", "ecms_url", "node", "certificate", "key", "password_hash"}
+_NODE_KEYS = {"id", "url", "certificate"}
+
+
+def _nodes(raw: Mapping[str, Any], base_dir: Path) -> list[PeerNode]:
+    entries = raw.get("nodes", [])
+    if not isinstance(entries, list):
+        raise ConfigError("[[nodes]] must be an array of tables")
+    peers = []
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) - _NODE_KEYS or not {"id", "url"} <= set(entry):
+            raise ConfigError(f"each [[nodes]] entry has id, url and certificate (got {sorted(entry)})")
+        cert = entry.get("certificate", "")
+        peers.append(PeerNode(id=entry["id"], url=entry["url"],
+                              certificate=str(base_dir / cert) if cert and not Path(cert).is_absolute() else cert))
+    return peers
+
+
+_ORG_KEYS = {"id", "th_name", "en_name", "ecms_url", "node", "via", "certificate", "key", "password_hash"}
 _HOSTED_ONLY = {"key", "password_hash"}
 
 
@@ -265,6 +321,7 @@ def _org(entry: Any, section: str, *, hosted: bool, node: str, url: str, base_di
     return Organization(
         id=entry["id"], th_name=entry["th_name"], en_name=entry.get("en_name", ""),
         ecms_url=entry.get("ecms_url", url) if not hosted else url,
-        node=entry.get("node", node), hosted=hosted, certificate=file("certificate"), key=file("key"),
+        node=entry.get("node", node), via=entry.get("via", ""), hosted=hosted, certificate=file("certificate"),
+        key=file("key"),
         password_hash=entry.get("password_hash", ""),
     )

@@ -20,8 +20,12 @@ XSD_DIR = ROOT / "xsd"
 WSDL_DIR = ROOT / "wsdl"
 AGENCY_XSD = "AgencyInterface.xsd"
 AGENCY_WSDL = "ecms-agency.wsdl"
+NODE_XSD = "NodeMessage.xsd"
+NODE_WSDL = "ecms-node.wsdl"
 XSD_FILES = (
     AGENCY_XSD,
+    NODE_XSD,
+    "NodeCarrier.xsd",
     "GovernmentDocument_1.0.xsd",
     "ReusableAggregateBusinessInformationEntity_1.xsd",
     "xmldsig-core-schema.xsd",
@@ -51,9 +55,15 @@ def agency_schema() -> etree.XMLSchema:
     return etree.XMLSchema(_parse_file(_package_data_dir("xsd") / AGENCY_XSD))
 
 
-def validate(element: etree._Element) -> None:
-    """Validate one operation element; SCHEMA_INVALID with the first problem otherwise."""
-    schema = agency_schema()
+@functools.lru_cache(maxsize=None)
+def node_schema() -> etree.XMLSchema:
+    """The compiled schema of NodeMessage, NodeReceipt and DirectorySnapshot."""
+    return etree.XMLSchema(_parse_file(_package_data_dir("xsd") / NODE_XSD))
+
+
+def validate(element: etree._Element, schema: etree.XMLSchema | None = None) -> None:
+    """Validate one element (default: an agency operation); SCHEMA_INVALID with the first problem otherwise."""
+    schema = schema or agency_schema()
     if schema.validate(element):
         return
     error = schema.error_log.last_error

@@ -26,6 +26,7 @@ class Organization:
     ecms_url: str = ""          # the agency endpoint of the node that hosts it
     node: str = ""              # the id of that node
     hosted: bool = False        # hosted on this node
+    via: str = ""               # the neighbour node to push its items to, when not its node itself (a hub)
     certificate: str = ""       # PEM file: the certificate that signs for this organisation
     key: str = ""               # PEM file: its private key (hosted organisations only)
     password_hash: str = ""     # HTTP Basic credential of its e-Saraban (see `gateway passwd`)
@@ -43,18 +44,48 @@ class Organization:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PeerNode:
+    """Another node: where its node port is and the certificate it signs with."""
+
+    id: str
+    url: str                    # its node port, .../ecms-ws01/node
+    certificate: str = ""       # PEM file
+
+    def __post_init__(self) -> None:
+        if not NODE_ID.match(self.id):
+            raise ConfigError(f"node id {self.id!r}: letters, digits, '.', '_' or '-', at most 64")
+        if not self.url.startswith(("http://", "https://")):
+            raise ConfigError(f"node {self.id}: url must be http(s)://...")
+
+
+NODE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Directory:
-    """All organisations this node knows, with the hosted ones flagged."""
+    """All organisations this node knows, with the hosted ones flagged, and the other nodes."""
 
     organizations: Mapping[str, Organization] = field(default_factory=lambda: MappingProxyType({}))
     default_id: str = ""
+    nodes: Mapping[str, PeerNode] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
-    def build(cls, organizations: Iterable[Organization], default_id: str = "") -> "Directory":
+    def build(cls, organizations: Iterable[Organization], default_id: str = "",
+              nodes: Iterable[PeerNode] = ()) -> "Directory":
+        peers: dict[str, PeerNode] = {}
+        for peer in nodes:
+            if peer.id in peers:
+                raise ConfigError(f"node {peer.id} is listed twice")
+            peers[peer.id] = peer
         table: dict[str, Organization] = {}
         for org in organizations:
             if org.id in table:
                 raise ConfigError(f"organisation {org.id} is listed twice")
+            if not org.hosted:
+                hop = org.via or org.node
+                if hop and hop not in peers:
+                    raise ConfigError(f"organisation {org.id} is reached through node {hop!r}, "
+                                      "which is not in [[nodes]]")
             table[org.id] = org
         hosted = [o.id for o in table.values() if o.hosted]
         if not hosted:
@@ -63,7 +94,8 @@ class Directory:
             raise ConfigError(f"default organisation {default_id} is not in the directory")
         if default_id and not table[default_id].hosted:
             raise ConfigError(f"default organisation {default_id} is not hosted on this node")
-        return cls(organizations=MappingProxyType(table), default_id=default_id or hosted[0])
+        return cls(organizations=MappingProxyType(table), default_id=default_id or hosted[0],
+                   nodes=MappingProxyType(peers))
 
     def get(self, org_id: str) -> Organization | None:
         return self.organizations.get(org_id)
@@ -88,6 +120,13 @@ class Directory:
         if org is None:
             raise RemoteError(ErrorCode.UNKNOWN_RECEIVER, org_id or "(empty)")
         return org
+
+    def next_hop(self, org_id: str) -> PeerNode | None:
+        """The node to push an item for ``org_id`` to; None when it is hosted here or unreachable."""
+        org = self.organizations.get(org_id)
+        if org is None or org.hosted:
+            return None
+        return self.nodes.get(org.via or org.node)
 
     def all(self) -> list[Organization]:
         return sorted(self.organizations.values(), key=lambda o: o.id)

@@ -66,6 +66,35 @@ def _local(tag: object) -> str:
 
 def parse_request(root: etree._Element) -> AgencyRequest:
     """Check the envelope's shape and find the operation; NOT_SOAP or UNKNOWN_OPERATION otherwise."""
+    version, header, op_el = _split(root)
+    if op_el.tag.startswith("{"):
+        raise RemoteError(ErrorCode.UNKNOWN_OPERATION,
+                          f"{_local(op_el.tag)!r} must be unqualified (no namespace), as in the WSDL")
+    operation = OPERATIONS.get(op_el.tag)
+    if operation is None:
+        raise RemoteError(ErrorCode.UNKNOWN_OPERATION, repr(op_el.tag))
+    check_references(root)
+    message_id, to = _addressing(header)
+    return AgencyRequest(soap_version=version, operation=operation, body=op_el, message_id=message_id, to=to)
+
+
+NODE_OPERATIONS = {
+    f"{{{ns.NODE_CARRIER}}}DeliverRequest": "Deliver",
+    f"{{{ns.NODE_CARRIER}}}DirectorySnapshotRequest": "DirectorySnapshot",
+}
+
+
+def parse_node_request(root: etree._Element) -> AgencyRequest:
+    """The node port's envelope: SOAP 1.1, one carrier element of xsd/NodeCarrier.xsd."""
+    version, header, op_el = _split(root)
+    operation = NODE_OPERATIONS.get(op_el.tag)
+    if operation is None:
+        raise RemoteError(ErrorCode.UNKNOWN_OPERATION, f"{op_el.tag!r} is not an operation of the node port")
+    check_references(root)
+    return AgencyRequest(soap_version=version, operation=operation, body=op_el)
+
+
+def _split(root: etree._Element) -> tuple[str, etree._Element | None, etree._Element]:
     version = next((v for v, uri in _ENV_NS.items() if root.tag == f"{{{uri}}}Envelope"), None)
     if version is None:
         raise RemoteError(ErrorCode.NOT_SOAP, f"root element is {_local(root.tag) or root.tag!r}, not a SOAP Envelope")
@@ -93,16 +122,7 @@ def parse_request(root: etree._Element) -> AgencyRequest:
         raise RemoteError(ErrorCode.NOT_SOAP, "empty Body")
     if len(elements) > 1:
         raise RemoteError(ErrorCode.NOT_SOAP, "Body must hold exactly one operation element")
-    op_el = elements[0]
-    if op_el.tag.startswith("{"):
-        raise RemoteError(ErrorCode.UNKNOWN_OPERATION,
-                          f"{_local(op_el.tag)!r} must be unqualified (no namespace), as in the WSDL")
-    operation = OPERATIONS.get(op_el.tag)
-    if operation is None:
-        raise RemoteError(ErrorCode.UNKNOWN_OPERATION, repr(op_el.tag))
-    check_references(root)
-    message_id, to = _addressing(header)
-    return AgencyRequest(soap_version=version, operation=operation, body=op_el, message_id=message_id, to=to)
+    return version, header, elements[0]
 
 
 _ID_ATTRIBUTES = ("ID", "Id", "id", "{http://www.w3.org/XML/1998/namespace}id",

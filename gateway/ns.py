@@ -15,6 +15,10 @@ DS = "http://www.w3.org/2000/09/xmldsig#"
 XSD = "http://www.w3.org/2001/XMLSchema"
 XINCLUDE = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude")
 
+# Node-to-node exchange (ours): the signed documents and their SOAP carriers.
+NODE = "urn:th:gov:egif:ecms:node:1"
+NODE_CARRIER = "urn:th:gov:egif:ecms:node:carrier:1"
+
 # The agency interface's wrapper elements are unqualified on the wire. Spyne
 # cannot model elements in no namespace, so the service adapter moves them into
 # this internal namespace before Spyne sees them and back out afterwards. It
@@ -42,3 +46,7 @@ def ram(local: str) -> str:
 
 def ds(local: str) -> str:
     return f"{{{DS}}}{local}"
+
+
+def node(local: str) -> str:
+    return f"{{{NODE}}}{local}"

@@ -37,6 +37,7 @@ class LetterRow:
     signature_policy: str = ""
     signature_digest: str = ""
     verified_at: dt.datetime | None = None
+    path: str = "[]"                 # JSON list of the hops it took to reach this node
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,3 +66,41 @@ class QueueRow:
     pulled_at: dt.datetime | None
     pull_count: int
     deleted_at: dt.datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboxRow:
+    """One item waiting to be pushed to (or pushed to) a neighbour node."""
+
+    id: int
+    message_id: str
+    kind: str
+    process_id: str
+    letter_process_id: str
+    sender_org: str
+    receiver_org: str
+    next_node: str
+    path: str
+    payload: bytes
+    state: str                  # pending, delivered, failed
+    attempts: int
+    created_at: dt.datetime
+    next_attempt_at: dt.datetime
+    deadline_at: dt.datetime
+    lease_until: dt.datetime
+    lease_token: str
+    last_error: str
+    receipt: bytes | None
+    receipt_at: dt.datetime | None
+    delivered_late: bool
+    finished_at: dt.datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceivedRow:
+    sender_node: str
+    message_id: str
+    process_id: str
+    payload_digest: str
+    receipt: bytes
+    received_at: dt.datetime

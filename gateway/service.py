@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from lxml import etree
 from spyne import AnyXml, Application, ComplexModel, MethodContext, ServiceBase, Unicode, rpc
@@ -342,22 +342,21 @@ def _codes(table: Any) -> Any:
 
 
 class _InProcess(ServerBase):
-    """Drives the Spyne application with an element we parsed ourselves."""
+    """Drives a Spyne application with an element we parsed ourselves."""
 
     transport = "urn:gateway:in-process"
 
 
-class AgencySpyne:
-    """The Spyne application for the agency port, called once per request."""
+class SpyneDriver:
+    """Calls one Spyne application in-process: element in, the answer element's bytes out."""
 
-    def __init__(self) -> None:
-        self.app = Application([AgencyService], tns=NS, name="ECMSAgencyService",
-                               in_protocol=XmlDocument(), out_protocol=XmlDocument(cleanup_namespaces=True))
+    def __init__(self, services: list, tns: str, name: str) -> None:
+        self.app = Application(services, tns=tns, name=name, in_protocol=XmlDocument(),
+                               out_protocol=XmlDocument(cleanup_namespaces=True))
         self._server = _InProcess(self.app)
+        self.tns = tns
 
-    def call(self, operation: etree._Element, call: Call) -> bytes:
-        """Answer one operation element (unqualified, schema-valid) with the response element's bytes."""
-        envelope.qualify(operation, NS)
+    def call(self, operation: etree._Element, call: Any, *, unqualify: str | None = None) -> bytes:
         ctx = MethodContext(self._server, MethodContext.SERVER)
         ctx.udc = call
         ctx.in_document = operation
@@ -381,14 +380,84 @@ class AgencySpyne:
         # "retval", which would break TimeCheck's ECMSTime).
         message = ctx.descriptor.out_message
         holder = etree.Element("holder")
-        self.app.out_protocol.to_parent(ctx, message, ctx.out_object[0], holder, NS,
+        self.app.out_protocol.to_parent(ctx, message, ctx.out_object[0], holder, self.tns,
                                         message.Attributes.sub_name or message.get_type_name())
-        element = envelope.unqualify(holder[0], NS)
+        element = holder[0]
+        if unqualify:
+            element = envelope.unqualify(element, unqualify)
         if call.item is None:
             return etree.tostring(element, encoding="utf-8")
+        # The stored item (a letter, a notifier, a receipt) goes in as its exact bytes.
         element.append(etree.Comment(ITEM_MARKER[4:-3].decode()))
         head, _, tail = etree.tostring(element, encoding="utf-8").partition(ITEM_MARKER)
         return head + call.item + tail
+
+
+class AgencySpyne(SpyneDriver):
+    """The Spyne application for the agency port, called once per request."""
+
+    def __init__(self) -> None:
+        super().__init__([AgencyService], NS, "ECMSAgencyService")
+
+    def call(self, operation: etree._Element, call: Any, *, unqualify: str | None = NS) -> bytes:
+        """Answer one operation element (unqualified, schema-valid) with the response element's bytes."""
+        envelope.qualify(operation, NS)
+        return super().call(operation, call, unqualify=NS)
+
+
+# ------------------------------------------------------------------ node port
+
+@dataclass
+class NodeCall:
+    """What one node-port request's handler needs."""
+
+    relay: Any
+    directory_snapshot: Callable[[], bytes] | None = None
+    item: bytes | None = None
+    error: GatewayError | None = None
+
+
+class _NodeModel(ComplexModel):
+    __namespace__ = ns.NODE_CARRIER
+
+
+class DeliverResponse(_NodeModel):
+    """xs:any: the NodeReceipt is spliced in as the bytes first issued."""
+    _type_info: list = []
+
+
+class DirectorySnapshotResponse(_NodeModel):
+    _type_info: list = []
+
+
+class NodeService(ServiceBase):
+    """One method per operation of wsdl/ecms-node.wsdl."""
+
+    @rpc(AnyXml, _returns=DeliverResponse, _body_style="bare", _in_message_name="DeliverRequest",
+         _out_message_name="DeliverResponse")
+    @_guarded
+    def Deliver(call: NodeCall, message: Any) -> Any:
+        """Accept one NodeMessage; answer its receipt (the first one issued, for a repeat)."""
+        if message is None or message.tag != ns.node("NodeMessage"):
+            raise RemoteError(ErrorCode.SCHEMA_INVALID, "DeliverRequest must hold one n:NodeMessage")
+        from gateway.relay import standalone
+        call.item = call.relay.receive(standalone(message))
+        return DeliverResponse()
+
+    @rpc(_returns=DirectorySnapshotResponse, _body_style="out_bare", _in_message_name="DirectorySnapshotRequest",
+         _out_message_name="DirectorySnapshotResponse")
+    @_guarded
+    def DirectorySnapshot(call: NodeCall) -> Any:
+        """The signed directory of this node (when it is a directory authority)."""
+        if call.directory_snapshot is None:
+            raise RemoteError(ErrorCode.UNKNOWN_OPERATION, "this node is not a directory authority")
+        call.item = call.directory_snapshot()
+        return DirectorySnapshotResponse()
+
+
+class NodeSpyne(SpyneDriver):
+    def __init__(self) -> None:
+        super().__init__([NodeService], ns.NODE_CARRIER, "ECMSNodeService")
 
 
 def fault_for(exc: BaseException) -> RemoteError:

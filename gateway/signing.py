@@ -329,3 +329,80 @@ def verify_letter(document: etree._Element, *, trusted: Sequence[x509.Certificat
         key_value_only=key_value_only, signed_letter=signed,
     )
 
+
+
+# ------------------------------------------------- node documents (DESIGN section 4)
+
+NODE_POLICY = VerifyPolicy(c14n_methods=frozenset({EXC_C14N}))
+
+
+def sign_document(document: etree._Element, signer: Signer) -> etree._Element:
+    """Sign a node document (NodeMessage, NodeReceipt, DirectorySnapshot) as a whole.
+
+    Enveloped signature, Reference URI="" (the whole document), exclusive c14n,
+    appended as the document's last child, certificate in X509Data.
+    """
+    xml_signer = XMLSigner(method=SignatureConstructionMethod.enveloped, signature_algorithm=signer.method,
+                           digest_algorithm=DigestAlgorithm.SHA256,
+                           c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
+    try:
+        return xml_signer.sign(document, key=signer.key, cert=[signer.certificate])
+    except Exception as exc:
+        raise LocalError(f"cannot sign node document: {exc}") from exc
+
+
+def verify_document(document: etree._Element, *, trusted: Sequence[x509.Certificate],
+                    now: dt.datetime) -> tuple[etree._Element, x509.Certificate]:
+    """Verify a node document signed by one of ``trusted``; return what was signed and the signer.
+
+    The shape is fixed before any digest is computed: one ds:Signature, the
+    document's last child, one Reference to the whole document, enveloped and
+    exclusive c14n transforms only, modern algorithms only (node-to-node is
+    ours: no legacy switch here).
+    """
+    signatures = list(document.iter(_SIGNATURE))
+    if not signatures:
+        raise _refuse(ErrorCode.UNSIGNED, f"{etree.QName(document).localname} is not signed")
+    if len(signatures) > 1 or signatures[0].getparent() is not document or document[-1] is not signatures[0]:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "one ds:Signature, the last child of the document")
+    sig = signatures[0]
+    signed_info = sig.find(ns.ds("SignedInfo"))
+    if signed_info is None:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "ds:Signature has no ds:SignedInfo")
+    references = signed_info.findall(ns.ds("Reference"))
+    if len(references) != 1 or references[0].get("URI") != "":
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, 'exactly one ds:Reference, URI="" (the whole document)')
+    for transform in references[0].iterfind(f"{ns.ds('Transforms')}/{ns.ds('Transform')}"):
+        if transform.get("Algorithm") not in (ENVELOPED, EXC_C14N) or len(transform):
+            raise _refuse(ErrorCode.SIGNATURE_POLICY, f"transform {transform.get('Algorithm')} is not allowed")
+    method = signed_info.find(ns.ds("SignatureMethod"))
+    if method is None or method.get("Algorithm") not in {m.value for m in NODE_POLICY.signature_methods}:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "signature method not allowed")
+    c14n = signed_info.find(ns.ds("CanonicalizationMethod"))
+    if c14n is None or c14n.get("Algorithm") != EXC_C14N:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "node documents use exclusive c14n")
+    certs, key_value = _key_info(sig)
+    if len(certs) != 1 or key_value is not None:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "KeyInfo must carry exactly the signer's certificate")
+    match = [c for c in trusted if pki.fingerprint(c) == pki.fingerprint(certs[0])]
+    if not match:
+        raise _refuse(ErrorCode.UNTRUSTED_SIGNER,
+                      f"{certs[0].subject.rfc4514_string()} may not sign this {etree.QName(document).localname}")
+    cert = match[0]
+    if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
+        raise _refuse(ErrorCode.UNTRUSTED_SIGNER, f"certificate {cert.subject.rfc4514_string()} is not valid now")
+    config = SignatureConfiguration(location="./", expect_references=1,
+                                    signature_methods=frozenset(NODE_POLICY.signature_methods),
+                                    digest_algorithms=frozenset(NODE_POLICY.digest_methods), verification_time=now)
+    try:
+        result = XMLVerifier().verify(document, x509_cert=cert, expect_config=config)
+    except (InvalidDigest, InvalidSignature) as exc:
+        raise _refuse(ErrorCode.SIGNATURE_INVALID, str(exc) or type(exc).__name__) from exc
+    except InvalidCertificate as exc:
+        raise _refuse(ErrorCode.UNTRUSTED_SIGNER, str(exc)) from exc
+    except InvalidInput as exc:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, str(exc)) from exc
+    signed = result.signed_xml
+    if not isinstance(signed, etree._Element) or signed.tag != document.tag:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "the signature does not cover the document")
+    return signed, cert

@@ -14,6 +14,7 @@ Routes
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import re
@@ -23,15 +24,17 @@ from typing import Callable, Iterable
 
 from gateway import contract, envelope, letter, ns, pki, xmlsafe
 from gateway.agency import Agency
-from gateway.config import AGENCY_PATH
+from gateway.config import AGENCY_PATH, NODE_PATH
 from gateway.directory import Directory
 from gateway.errors import ErrorCode, LocalError, RemoteError, StoreError
-from gateway.service import AgencySpyne, Call, fault_for
+from gateway.relay import Relay
+from gateway.service import AgencySpyne, Call, NodeCall, NodeSpyne, fault_for
 from gateway.trust import AgencyAuth, Caller
 
 log = logging.getLogger("gateway.http")
 
 _ENDPOINT = re.compile(r"^" + re.escape(AGENCY_PATH) + r"(?:/([0-9]{10}))?/?$")
+NODE_BODY_FACTOR = 2  # a node message carries a letter base64-encoded once more (4/3), plus the envelope
 _XSD = re.compile(r"^" + re.escape(contract.SERVED_XSD_PATH) + r"([A-Za-z0-9_.-]+\.xsd)$")
 _SOAP_TYPES = ("text/xml", "application/soap+xml", "application/xml")
 READ_CHUNK = 256 * 1024
@@ -50,9 +53,15 @@ class NodeApp:
     """The WSGI application of one node."""
 
     def __init__(self, *, agency: Agency, directory: Directory, limits: xmlsafe.Limits,
-                 agency_url: Callable[[str | None], str], health: Callable[[], bool], auth: AgencyAuth) -> None:
+                 agency_url: Callable[[str | None], str], health: Callable[[], bool], auth: AgencyAuth,
+                 relay: Relay, node_url: str, directory_snapshot: Callable[[], bytes] | None = None) -> None:
         self.agency = agency
         self.auth = auth
+        self.relay = relay
+        self.node_url = node_url
+        self.directory_snapshot = directory_snapshot
+        self.node_spyne = NodeSpyne()
+        self.node_limits = dataclasses.replace(limits, max_bytes=limits.max_bytes * NODE_BODY_FACTOR)
         self.directory = directory
         self.limits = limits
         self.agency_url = agency_url
@@ -81,6 +90,13 @@ class NodeApp:
                 return Answer(status=200, content_type="text/xml; charset=utf-8",
                               body=contract.served_wsdl(contract.AGENCY_WSDL, self.agency_url(org_id)))
             return _text(405, "POST a SOAP request, or GET ?wsdl\n")
+        if path.rstrip("/") == NODE_PATH:
+            if method == "POST":
+                return self.node(environ)
+            if method in ("GET", "HEAD") and query.lower().split("&")[0] in ("wsdl", "wsdl="):
+                return Answer(status=200, content_type="text/xml; charset=utf-8",
+                              body=contract.served_wsdl(contract.NODE_WSDL, self.node_url))
+            return _text(405, "POST a node message, or GET ?wsdl\n")
         xsd = _XSD.match(path)
         if xsd and method in ("GET", "HEAD"):
             try:
@@ -131,6 +147,38 @@ class NodeApp:
         errors = [error]
         return Answer(status=envelope.fault_http_status(version, errors), body=envelope.fault(version, errors),
                       content_type=envelope.CONTENT_TYPE[version])
+
+
+    def node(self, environ: dict) -> Answer:
+        """The node port: signed node messages in, signed receipts out (DESIGN section 4).
+
+        No credentials here: every message is signed by a node of the directory and
+        verified before anything is stored. Client faults answer HTTP 400 (the
+        sender must not retry), server faults 500 (it should).
+        """
+        started = time.perf_counter()
+        operation = "?"
+        try:
+            _check_content_type(environ.get("CONTENT_TYPE", "") or "")
+            body = read_body(environ, self.node_limits.max_bytes)
+            request = envelope.parse_node_request(xmlsafe.parse(body, self.node_limits))
+            operation = request.operation
+            answer = self.node_spyne.call(request.body, NodeCall(relay=self.relay,
+                                                                 directory_snapshot=self.directory_snapshot))
+            log.info("node %s ok %.1f ms", operation, (time.perf_counter() - started) * 1000)
+            return Answer(status=200, body=envelope.wrap(envelope.SOAP11, answer),
+                          content_type=envelope.CONTENT_TYPE[envelope.SOAP11])
+        except RemoteError as exc:
+            error = exc
+            log.info("node %s refused %s %s", operation, exc.code.code, exc.detail)
+        except StoreError as exc:
+            error = fault_for(exc)
+            log.error("node %s store failure: %s", operation, exc)
+        except Exception:  # noqa: BLE001 - a fault, never a crash
+            error = fault_for(Exception())
+            log.exception("node %s internal error", operation)
+        return Answer(status=400 if error.code.is_client_fault else 500, body=envelope.fault(envelope.SOAP11, [error]),
+                      content_type=envelope.CONTENT_TYPE[envelope.SOAP11])
 
 
 def caller_of(environ: dict) -> Caller:

@@ -25,7 +25,7 @@ from gateway.clock import FakeClock  # noqa: E402
 from gateway.store import Store  # noqa: E402
 
 BACKENDS = ("sqlite", "postgres")
-TABLES = ("queue", "notices", "letter_blobs", "letters")
+TABLES = ("queue", "notices", "letter_blobs", "letters", "outbox", "received")
 
 CENTRAL = "2000100000"       # สำนักงานปลัดกระทรวงศึกษาธิการ
 REGION1 = "2000201000"       # สำนักงานศึกษาธิการภาค 1

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from gateway.errors import ConflictError, LocalError
-from gateway.records import LetterRow, NoticeRow, QueueRow
+from gateway.records import LetterRow, NoticeRow, OutboxRow, QueueRow, ReceivedRow
 from gateway.state import Delivery, Event, LetterState
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
@@ -84,7 +84,7 @@ def _letter(row: Mapping[str, Any]) -> LetterRow:
         certificate_sha256=row["certificate_sha256"], signature_method=row["signature_method"],
         digest_method=row["digest_method"], c14n_method=row["c14n_method"],
         signature_policy=row["signature_policy"], signature_digest=row["signature_digest"],
-        verified_at=from_us(row["verified_at"]),
+        verified_at=from_us(row["verified_at"]), path=row["path"],
     )
 
 
@@ -93,6 +93,21 @@ def _notice(row: Mapping[str, Any]) -> NoticeRow:
         id=row["id"], process_id=row["process_id"], letter_id=row["letter_id"], kind=Event(row["kind"]),
         accept_id=row["accept_id"], from_org=row["from_org"], to_org=row["to_org"],
         payload=bytes(row["payload"]), created_at=from_us(row["created_at"]),
+    )
+
+
+def _outbox(row: Mapping[str, Any]) -> OutboxRow:
+    return OutboxRow(
+        id=row["id"], message_id=row["message_id"], kind=row["kind"], process_id=row["process_id"],
+        letter_process_id=row["letter_process_id"], sender_org=row["sender_org"],
+        receiver_org=row["receiver_org"], next_node=row["next_node"], path=row["path"],
+        payload=bytes(row["payload"]), state=row["state"], attempts=row["attempts"],
+        created_at=from_us(row["created_at"]), next_attempt_at=from_us(row["next_attempt_at"]),
+        deadline_at=from_us(row["deadline_at"]), lease_until=from_us(row["lease_until"]),
+        lease_token=row["lease_token"], last_error=row["last_error"],
+        receipt=bytes(row["receipt"]) if row["receipt"] is not None else None,
+        receipt_at=from_us(row["receipt_at"]), delivered_late=bool(row["delivered_late"]),
+        finished_at=from_us(row["finished_at"]),
     )
 
 
@@ -114,6 +129,7 @@ class Tx:
     def __init__(self, execute: Execute, queries: Mapping[str, str]) -> None:
         self._execute = execute
         self._q = queries
+        self.outbox_written = False  # the store wakes idle workers after such a transaction commits
 
     def _rows(self, name: str, **params: Any) -> list[Mapping[str, Any]]:
         return list(self._execute(self._q[name], params).fetchall())
@@ -247,6 +263,79 @@ class Tx:
         """Rows per table: what "nothing was stored" is checked against."""
         return {k: int(v) for k, v in dict(self._row("table_counts")).items()}
 
+    # ------------------------------------------------------------ outbox
+    def insert_outbox(self, *, message_id: str, kind: str, process_id: str, letter_process_id: str,
+                      sender_org: str, receiver_org: str, next_node: str, path: str, payload: bytes,
+                      now: dt.datetime, deadline: dt.datetime) -> None:
+        self._execute(self._q["insert_outbox"], {
+            "message_id": message_id, "kind": kind, "process_id": process_id,
+            "letter_process_id": letter_process_id, "sender_org": sender_org, "receiver_org": receiver_org,
+            "next_node": next_node, "path": path, "payload": payload, "now": to_us(now), "deadline": to_us(deadline)})
+        self._row("notify_outbox")
+        self.outbox_written = True
+
+    def claim_outbox(self, *, now: dt.datetime, until: dt.datetime, token: str, limit: int) -> list[OutboxRow]:
+        rows = [_outbox(r) for r in self._rows("claim_outbox", now=to_us(now), until=to_us(until), token=token,
+                                                limit=limit)]
+        return sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
+
+    def outbox_delivered(self, outbox_id: int, *, receipt: bytes, now: dt.datetime) -> bool:
+        return self._count("outbox_delivered", id=outbox_id, receipt=receipt, now=to_us(now)) == 1
+
+    def outbox_retry(self, outbox_id: int, *, token: str, next_at: dt.datetime, error: str) -> bool:
+        return self._count("outbox_retry", id=outbox_id, token=token, next_at=to_us(next_at), error=error) == 1
+
+    def outbox_failed(self, outbox_id: int, *, error: str, now: dt.datetime) -> bool:
+        return self._count("outbox_failed", id=outbox_id, error=error, now=to_us(now)) == 1
+
+    def expired_outbox(self, *, now: dt.datetime, limit: int) -> list[OutboxRow]:
+        return [_outbox(r) for r in self._rows("expired_outbox", now=to_us(now), limit=limit)]
+
+    def outbox_item(self, outbox_id: int) -> OutboxRow:
+        return _outbox(self._row("outbox_item", id=outbox_id))
+
+    def outbox_by_message_id(self, message_id: str) -> OutboxRow | None:
+        row = self._row("outbox_by_message_id", message_id=message_id)
+        return _outbox(row) if row else None
+
+    def outbox_of_letter(self, letter_process_id: str) -> list[OutboxRow]:
+        return [_outbox(r) for r in self._rows("outbox_of_letter", letter_process_id=letter_process_id)]
+
+    def outbox_counts(self) -> dict[str, int]:
+        return {r["state"]: int(r["items"]) for r in self._rows("outbox_counts")}
+
+    def next_due_at(self) -> dt.datetime | None:
+        row = self._row("next_due_at")
+        return from_us(row["due"]) if row and row["due"] is not None else None
+
+    # ---------------------------------------------------------- received
+    def insert_received(self, *, sender_node: str, message_id: str, process_id: str, payload_digest: str,
+                        receipt: bytes, now: dt.datetime) -> None:
+        self._execute(self._q["insert_received"], {
+            "sender_node": sender_node, "message_id": message_id, "process_id": process_id,
+            "payload_digest": payload_digest, "receipt": receipt, "now": to_us(now)})
+
+    def received_message(self, *, sender_node: str, message_id: str) -> ReceivedRow | None:
+        row = self._row("received_message", sender_node=sender_node, message_id=message_id)
+        if row is None:
+            return None
+        return ReceivedRow(sender_node=row["sender_node"], message_id=row["message_id"],
+                           process_id=row["process_id"], payload_digest=row["payload_digest"],
+                           receipt=bytes(row["receipt"]), received_at=from_us(row["received_at"]))
+
+    def set_letter_delivery(self, *, process_id: str, delivery: Delivery, now: dt.datetime) -> None:
+        self._count("set_letter_delivery", process_id=process_id, delivery=delivery.value, now=to_us(now))
+
+    def set_letter_path(self, letter_id: int, path: str) -> None:
+        self._count("set_letter_path", id=letter_id, path=path)
+
+    def set_notice_path(self, notice_id: int, path: str) -> None:
+        self._count("set_notice_path", id=notice_id, path=path)
+
+    def notice_by_process_id(self, process_id: str) -> NoticeRow | None:
+        row = self._row("notice_by_process_id", process_id=process_id)
+        return _notice(row) if row else None
+
     def queue_depth(self) -> dict[str, int]:
         return {r["org"]: r["items"] for r in self._rows("queue_depth")}
 
@@ -272,11 +361,27 @@ class Store(abc.ABC):
     def close(self) -> None:
         """Release connections."""
 
+    @abc.abstractmethod
+    def wait_for_work(self, timeout: float) -> None:
+        """Return when an outbox item was committed (by any process sharing the store) or after ``timeout``."""
+
     def __enter__(self) -> "Store":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def run(store: Store, work: Callable[[Tx], Any], *, attempts: int = 5) -> Any:
+    """``work`` in a transaction, again when it lost a race (nothing of a lost try is kept)."""
+    for attempt in range(attempts):
+        try:
+            with store.transaction() as tx:
+                return work(tx)
+        except ConflictError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def iter_statements(sql: str) -> Iterator[str]:

@@ -40,6 +40,7 @@ class SqliteStore(Store):
             raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
         self._lock = threading.RLock()
         self._queries = load_queries(self.dialect)
+        self._work = threading.Event()  # one process per SQLite file: in-process wake-ups suffice
 
     def _execute(self, sql: str, params: Mapping[str, Any]) -> sqlite3.Cursor:
         return self._conn.execute(sql, params)
@@ -51,8 +52,9 @@ class SqliteStore(Store):
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise StoreError(f"SQLite: {exc}") from exc
+            tx = Tx(self._execute, self._queries)
             try:
-                yield Tx(self._execute, self._queries)
+                yield tx
             except sqlite3.IntegrityError as exc:
                 self._conn.execute("ROLLBACK")
                 raise ConflictError(str(exc)) from exc
@@ -68,6 +70,8 @@ class SqliteStore(Store):
                 except sqlite3.Error as exc:
                     self._rollback_quietly()
                     raise StoreError(f"SQLite commit failed: {exc}") from exc
+                if tx.outbox_written:
+                    self._work.set()
 
     def _rollback_quietly(self) -> None:
         try:
@@ -105,6 +109,11 @@ class SqliteStore(Store):
                 applied.append(name)
         return applied
 
+    def wait_for_work(self, timeout: float) -> None:
+        if self._work.wait(timeout):
+            self._work.clear()
+
     def close(self) -> None:
+        self._work.set()
         with self._lock:
             self._conn.close()

@@ -16,7 +16,7 @@ def counts(node):
         return tx.table_counts()
 
 
-EMPTY = {"letters": 0, "letter_blobs": 0, "notices": 0, "queue": 0}
+EMPTY = {"letters": 0, "letter_blobs": 0, "notices": 0, "queue": 0, "outbox": 0, "received": 0}
 
 
 def refused(node, body: bytes, code: str, org: str = CENTRAL, content_type: str = "text/xml") -> str:

@@ -72,7 +72,7 @@ def test_failed_transaction_leaves_nothing(store):
             add_letter(tx)
             raise RuntimeError("crash between two writes")
     with store.transaction() as tx:
-        assert tx.table_counts() == {"letters": 0, "letter_blobs": 0, "notices": 0, "queue": 0}
+        assert tx.table_counts() == {"letters": 0, "letter_blobs": 0, "notices": 0, "queue": 0, "outbox": 0, "received": 0}
 
 
 def test_notice_once_per_letter_kind_and_accept_id(store):

@@ -9,8 +9,8 @@ import pytest
 PKG = Path(__file__).resolve().parents[2] / "gateway"
 
 CORE = {"errors", "ns", "config", "codelists", "clock", "xmlsafe", "contract", "letter", "state", "records",
-        "envelope", "directory", "exchange"}
-ADAPTERS = {"store", "service", "wsgi", "app", "cli", "client", "agency", "peer", "worker"}
+        "envelope", "directory", "exchange", "signing", "pki", "nodemsg", "retry"}
+ADAPTERS = {"store", "service", "wsgi", "app", "cli", "client", "agency", "peer", "worker", "relay"}
 DRIVERS = {
     "spyne": {"service.py"},
     "zeep": {"peer.py"},

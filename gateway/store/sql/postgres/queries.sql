@@ -126,4 +126,82 @@ SELECT org, count(*) AS items FROM queue WHERE deleted_at IS NULL GROUP BY org O
 SELECT (SELECT count(*) FROM letters) AS letters,
        (SELECT count(*) FROM letter_blobs) AS letter_blobs,
        (SELECT count(*) FROM notices) AS notices,
-       (SELECT count(*) FROM queue) AS queue;
+       (SELECT count(*) FROM queue) AS queue,
+       (SELECT count(*) FROM outbox) AS outbox,
+       (SELECT count(*) FROM received) AS received;
+
+-- name: insert_outbox
+INSERT INTO outbox (message_id, kind, process_id, letter_process_id, sender_org, receiver_org, next_node,
+                    path, payload, state, created_at, next_attempt_at, deadline_at)
+VALUES (%(message_id)s, %(kind)s, %(process_id)s, %(letter_process_id)s, %(sender_org)s,
+        %(receiver_org)s, %(next_node)s, %(path)s, %(payload)s, 'pending', %(now)s, %(now)s,
+        %(deadline)s);
+
+-- name: notify_outbox
+-- Wakes idle workers (PostgreSQL LISTEN/NOTIFY, delivered at commit); a no-op on SQLite.
+SELECT pg_notify('gateway_outbox', '') AS notified;
+
+-- name: claim_outbox
+-- Due items whose letter has no earlier pending item, leased to one worker.
+UPDATE outbox SET lease_until = %(until)s, lease_token = %(token)s, attempts = attempts + 1
+WHERE id IN (SELECT o.id FROM outbox o
+             WHERE o.state = 'pending' AND o.next_attempt_at <= %(now)s AND o.lease_until <= %(now)s
+               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.letter_process_id = o.letter_process_id
+                               AND p.state = 'pending' AND p.id < o.id)
+             ORDER BY o.next_attempt_at, o.id
+             LIMIT %(limit)s
+            FOR UPDATE SKIP LOCKED)
+RETURNING *;
+
+-- name: outbox_delivered
+UPDATE outbox SET state = 'delivered', receipt = %(receipt)s, receipt_at = %(now)s,
+       delivered_late = CASE WHEN state = 'failed' THEN 1 ELSE 0 END, finished_at = %(now)s,
+       lease_until = 0, last_error = ''
+WHERE id = %(id)s AND state IN ('pending', 'failed');
+
+-- name: outbox_retry
+UPDATE outbox SET next_attempt_at = %(next_at)s, last_error = %(error)s, lease_until = 0
+WHERE id = %(id)s AND state = 'pending' AND lease_token = %(token)s;
+
+-- name: outbox_failed
+UPDATE outbox SET state = 'failed', last_error = %(error)s, finished_at = %(now)s, lease_until = 0
+WHERE id = %(id)s AND state = 'pending';
+
+-- name: expired_outbox
+SELECT * FROM outbox WHERE state = 'pending' AND deadline_at < %(now)s AND lease_until <= %(now)s
+ORDER BY id LIMIT %(limit)s;
+
+-- name: outbox_item
+SELECT * FROM outbox WHERE id = %(id)s;
+
+-- name: outbox_by_message_id
+SELECT * FROM outbox WHERE message_id = %(message_id)s;
+
+-- name: outbox_of_letter
+SELECT * FROM outbox WHERE letter_process_id = %(letter_process_id)s ORDER BY id;
+
+-- name: outbox_counts
+SELECT state, count(*) AS items FROM outbox GROUP BY state ORDER BY state;
+
+-- name: next_due_at
+SELECT min(next_attempt_at) AS due FROM outbox WHERE state = 'pending';
+
+-- name: insert_received
+INSERT INTO received (sender_node, message_id, process_id, payload_digest, receipt, received_at)
+VALUES (%(sender_node)s, %(message_id)s, %(process_id)s, %(payload_digest)s, %(receipt)s, %(now)s);
+
+-- name: received_message
+SELECT * FROM received WHERE sender_node = %(sender_node)s AND message_id = %(message_id)s;
+
+-- name: set_letter_delivery
+UPDATE letters SET delivery = %(delivery)s, updated_at = %(now)s
+WHERE process_id = %(process_id)s AND delivery <> %(delivery)s;
+
+-- name: set_letter_path
+UPDATE letters SET path = %(path)s WHERE id = %(id)s;
+
+-- name: set_notice_path
+UPDATE notices SET path = %(path)s WHERE id = %(id)s;
+
+-- name: notice_by_process_id
+SELECT * FROM notices WHERE process_id = %(process_id)s;

@@ -124,4 +124,81 @@ SELECT org, count(*) AS items FROM queue WHERE deleted_at IS NULL GROUP BY org O
 SELECT (SELECT count(*) FROM letters) AS letters,
        (SELECT count(*) FROM letter_blobs) AS letter_blobs,
        (SELECT count(*) FROM notices) AS notices,
-       (SELECT count(*) FROM queue) AS queue;
+       (SELECT count(*) FROM queue) AS queue,
+       (SELECT count(*) FROM outbox) AS outbox,
+       (SELECT count(*) FROM received) AS received;
+
+-- name: insert_outbox
+INSERT INTO outbox (message_id, kind, process_id, letter_process_id, sender_org, receiver_org, next_node,
+                    path, payload, state, created_at, next_attempt_at, deadline_at)
+VALUES (:message_id, :kind, :process_id, :letter_process_id, :sender_org,
+        :receiver_org, :next_node, :path, :payload, 'pending', :now, :now,
+        :deadline);
+
+-- name: notify_outbox
+-- Wakes idle workers (PostgreSQL LISTEN/NOTIFY, delivered at commit); a no-op on SQLite.
+SELECT 1 AS notified;
+
+-- name: claim_outbox
+-- Due items whose letter has no earlier pending item, leased to one worker.
+UPDATE outbox SET lease_until = :until, lease_token = :token, attempts = attempts + 1
+WHERE id IN (SELECT o.id FROM outbox o
+             WHERE o.state = 'pending' AND o.next_attempt_at <= :now AND o.lease_until <= :now
+               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.letter_process_id = o.letter_process_id
+                               AND p.state = 'pending' AND p.id < o.id)
+             ORDER BY o.next_attempt_at, o.id
+             LIMIT :limit)
+RETURNING *;
+
+-- name: outbox_delivered
+UPDATE outbox SET state = 'delivered', receipt = :receipt, receipt_at = :now,
+       delivered_late = CASE WHEN state = 'failed' THEN 1 ELSE 0 END, finished_at = :now,
+       lease_until = 0, last_error = ''
+WHERE id = :id AND state IN ('pending', 'failed');
+
+-- name: outbox_retry
+UPDATE outbox SET next_attempt_at = :next_at, last_error = :error, lease_until = 0
+WHERE id = :id AND state = 'pending' AND lease_token = :token;
+
+-- name: outbox_failed
+UPDATE outbox SET state = 'failed', last_error = :error, finished_at = :now, lease_until = 0
+WHERE id = :id AND state = 'pending';
+
+-- name: expired_outbox
+SELECT * FROM outbox WHERE state = 'pending' AND deadline_at < :now AND lease_until <= :now
+ORDER BY id LIMIT :limit;
+
+-- name: outbox_item
+SELECT * FROM outbox WHERE id = :id;
+
+-- name: outbox_by_message_id
+SELECT * FROM outbox WHERE message_id = :message_id;
+
+-- name: outbox_of_letter
+SELECT * FROM outbox WHERE letter_process_id = :letter_process_id ORDER BY id;
+
+-- name: outbox_counts
+SELECT state, count(*) AS items FROM outbox GROUP BY state ORDER BY state;
+
+-- name: next_due_at
+SELECT min(next_attempt_at) AS due FROM outbox WHERE state = 'pending';
+
+-- name: insert_received
+INSERT INTO received (sender_node, message_id, process_id, payload_digest, receipt, received_at)
+VALUES (:sender_node, :message_id, :process_id, :payload_digest, :receipt, :now);
+
+-- name: received_message
+SELECT * FROM received WHERE sender_node = :sender_node AND message_id = :message_id;
+
+-- name: set_letter_delivery
+UPDATE letters SET delivery = :delivery, updated_at = :now
+WHERE process_id = :process_id AND delivery <> :delivery;
+
+-- name: set_letter_path
+UPDATE letters SET path = :path WHERE id = :id;
+
+-- name: set_notice_path
+UPDATE notices SET path = :path WHERE id = :id;
+
+-- name: notice_by_process_id
+SELECT * FROM notices WHERE process_id = :process_id;
