@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from xml.sax.saxutils import escape
 from pathlib import Path
 
 from lxml import etree
@@ -96,8 +97,8 @@ def _wsdl_template(name: str) -> str:
 
 def served_wsdl(name: str, address: str) -> bytes:
     """The committed WSDL with this endpoint's address and the served schema locations."""
-    text = re.sub(r'(<soap12?:address location=")[^"]*(")', lambda m: f"{m.group(1)}{address}{m.group(2)}",
-                  _wsdl_template(name))
+    text = re.sub(r'(<soap(?:12)?:address location=")[^"]*(")',
+                  lambda m: f"{m.group(1)}{escape(address, {chr(34): '&quot;'})}{m.group(2)}", _wsdl_template(name))
     return text.encode("utf-8")
 
 

@@ -213,7 +213,9 @@ def fault(version: str, errors: list[RemoteError]) -> bytes:
                 f"<faultstring>{text}</faultstring><detail>{details}</detail></SOAP-ENV:Fault>")
     else:
         body = (f"<env:Fault><env:Code><env:Value>env:{'Sender' if client else 'Receiver'}</env:Value></env:Code>"
-                f'<env:Reason><env:Text xml:lang="th">{text}</env:Text></env:Reason>'
+                f'<env:Reason><env:Text xml:lang="en">{escape(first.code.english)}'
+                f'{": " + escape(first.detail) if first.detail else ""}</env:Text>'
+                f'<env:Text xml:lang="th">{escape(first.code.thai)}</env:Text></env:Reason>'
                 f"<env:Detail>{details}</env:Detail></env:Fault>")
     return wrap(version, body.encode("utf-8"))
 

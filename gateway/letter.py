@@ -172,6 +172,9 @@ def check_main_letter(document: etree._Element) -> None:
     if body is None:
         return  # the schema reports it
     main = body.find(ns.ram("MainLetterBinaryObject"))
+    if main is None and any(etree.QName(c).localname == "MainLetterBinaryObject"
+                            for c in body if isinstance(c.tag, str)):
+        return  # there, but in the wrong namespace: the schema says so more precisely
     if main is None or not (main.text or "").strip():
         raise RemoteError(ErrorCode.MISSING_MAIN_LETTER, "ram:MainLetterBinaryObject is missing or empty")
 

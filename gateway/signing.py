@@ -119,6 +119,12 @@ class Verified:
     signed_letter: etree._Element | None = field(default=None, compare=False, repr=False)
 
 
+def subject_name(cert: x509.Certificate) -> str:
+    """The subject as RFC 4514 text, with serialNumber spelled out (cryptography writes 2.5.4.5)."""
+    from cryptography.x509.oid import NameOID
+    return cert.subject.rfc4514_string({NameOID.SERIAL_NUMBER: "serialNumber"})
+
+
 def _refuse(code: ErrorCode, detail: str) -> RemoteError:
     return RemoteError(code, detail)
 
@@ -169,7 +175,7 @@ def sign_letter(document: etree._Element, signer: Signer) -> etree._Element:
         raise LocalError(f"cannot sign for {signer.org_id}: {exc}") from exc
     x509_data = signed.find(f"{_GOV_SIG}/{_SIGNATURE}/{ns.ds('KeyInfo')}/{ns.ds('X509Data')}")
     subject = etree.Element(ns.ds("X509SubjectName"))
-    subject.text = signer.certificate.subject.rfc4514_string()
+    subject.text = subject_name(signer.certificate)
     x509_data.insert(0, subject)  # KeyInfo is not signed; the schema puts the name before the certificate
     return signed
 
@@ -320,7 +326,7 @@ def verify_letter(document: etree._Element, *, trusted: Sequence[x509.Certificat
     value = "".join((sig.findtext(ns.ds("SignatureValue")) or "").split())
     signed_info = sig.find(ns.ds("SignedInfo"))
     return Verified(
-        signer=cert.subject.rfc4514_string(), signer_org=pki.organization_of(cert),
+        signer=subject_name(cert), signer_org=pki.organization_of(cert),
         certificate_sha256=pki.fingerprint(cert),
         signature_method=signed_info.find(ns.ds("SignatureMethod")).get("Algorithm"),
         digest_method=signed_info.find(f"{ns.ds('Reference')}/{ns.ds('DigestMethod')}").get("Algorithm"),

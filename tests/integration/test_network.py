@@ -1,0 +1,276 @@
+"""Three nodes on loopback HTTP exchange letters and notifiers (issue 4), on SQLite and PostgreSQL.
+
+The nodes run in this process (real HTTP servers, real zeep pushes, real
+signatures) with one fake clock, and their delivery workers are driven by the
+test, so time and retries are exact. tests/acceptance/ runs them as processes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+
+import pytest
+import requests
+from lxml import etree
+from network import CENTRAL, CHIANGMAI, OCSC, REGION15, make_pki, node_config
+from wire import PULL, call, delete_request, notifier_request, reference, send_request, soap
+
+from conftest import LiveServer, free_port
+from gateway import app, envelope, nodemsg, ns, signing
+from gateway.clock import FakeClock
+from gateway.nodemsg import NodeMessage
+from gateway.trust import Keyring
+
+NODES = ("moe-hub", "moe-r15", "ocsc")
+
+
+@pytest.fixture(scope="module")
+def net_pki(tmp_path_factory):
+    issued = min(dt.datetime.now(dt.timezone.utc), FakeClock().now()) - dt.timedelta(days=1)
+    return make_pki(tmp_path_factory.mktemp("network-pki"), issued)
+
+
+class Network:
+    def __init__(self, servers: dict[str, LiveServer], clock: FakeClock) -> None:
+        self.servers = servers
+        self.clock = clock
+
+    def node(self, name: str) -> app.Node:
+        return self.servers[name].node
+
+    def deliver(self, rounds: int = 10) -> None:
+        """Run every node's worker until nothing is due (items reach their last hop)."""
+        for _ in range(rounds):
+            moved = 0
+            for server in self.servers.values():
+                outcome = server.node.worker.run_once()
+                moved += outcome.delivered + outcome.retried + outcome.failed
+            if not moved:
+                return
+
+    def counts(self, name: str) -> dict:
+        with self.node(name).store.transaction() as tx:
+            return {**tx.table_counts(), "outbox_states": tx.outbox_counts()}
+
+
+@pytest.fixture
+def network(backend, request, tmp_path, net_pki):
+    clock = FakeClock()
+    ports = {name: free_port() for name in NODES}
+    servers = {}
+    for name in NODES:
+        if backend == "sqlite":
+            store = app.open_store(f"sqlite:{tmp_path / name / 'gateway.sqlite3'}")
+        else:
+            cluster = request.getfixturevalue("pg_cluster")
+            store = app.open_store(cluster.create_database(f"net_{name.replace('-', '_')}_{uuid.uuid4().hex[:6]}"))
+        store.migrate()
+        cfg = node_config(name, net_pki, ports, tmp_path / name)
+        servers[name] = LiveServer(app.build(cfg, store=store, clock=clock, migrate=False), ports[name])
+    yield Network(servers, clock)
+    for server in servers.values():
+        server.stop()
+        server.node.close()
+
+
+def send(net, node, sender, receiver, letter_id):
+    return call(net.node(node), sender, send_request(letter_id=letter_id, sender=sender, receiver=receiver)).ok()
+
+
+def test_letter_and_notifiers_between_hub_and_region(network):
+    letter_id = "ศธ 0210/2001"
+    sent = send(network, "moe-hub", CENTRAL, CHIANGMAI, letter_id)
+    status = call(network.node("moe-hub"), CENTRAL, soap("<OutboundStatusRequest/>")).ok()
+    assert status.element.findtext("Outbound/ProcessStatus") == "PENDING"
+    network.deliver()
+    status = call(network.node("moe-hub"), CENTRAL, soap("<OutboundStatusRequest/>")).ok()
+    assert status.element.findtext("Outbound/ProcessStatus") == "DELIVERED"
+
+    region = network.node("moe-r15")
+    pulled = call(region, CHIANGMAI, PULL).ok()
+    assert pulled.process_id == sent.process_id  # one ProcessID on every node
+    document = pulled.element.find(ns.rsm("GovernmentDocument"))
+    assert document.find(f"{ns.ram('CorrespondenceLetter')}/{ns.ram('Subject')}").text == "ขอเชิญประชุมผู้บริหาร"
+    # the end-to-end signature of the central office arrived intact and verifies at the last hop
+    assert document.find(f"{ns.ram('GovernmentSignature')}/{ns.ds('Signature')}") is not None
+    with region.store.transaction() as tx:
+        row = tx.letter_by_process_id(sent.process_id)
+    assert row.signer_org == CENTRAL and row.signed_by == "origin"
+    assert [h["node"] for h in __import__("json").loads(row.path)] == ["moe-hub", "moe-r15"]
+    call(region, CHIANGMAI, delete_request(pulled.process_id)).ok()
+
+    receive = call(region, CHIANGMAI, notifier_request("ReceiveLetterNotifier", letter_id)).ok()
+    accept = call(region, CHIANGMAI, notifier_request("AcceptLetterNotifier", letter_id, accept_id="รับ 77")).ok()
+    network.deliver()
+    hub = network.node("moe-hub")
+    first = call(hub, CENTRAL, PULL).ok()
+    assert first.process_id == receive.process_id and first.element.find("ReceiveLetterNotifier") is not None
+    call(hub, CENTRAL, delete_request(first.process_id)).ok()
+    second = call(hub, CENTRAL, PULL).ok()
+    assert second.process_id == accept.process_id
+    assert second.element.findtext("AcceptLetterNotifier/AcceptID") == "รับ 77"
+    status = call(hub, CENTRAL, soap("<OutboundStatusRequest/>")).ok()
+    assert status.element.findtext("Outbound/ProcessStatus") == "ACCEPTED"
+    assert status.element.findtext("Outbound/AcceptID") == "รับ 77"
+
+
+def test_independent_agency_through_the_hub_and_back(network):
+    letter_id = "นร 1008/ว 15"
+    sent = send(network, "ocsc", OCSC, CHIANGMAI, letter_id)
+    network.deliver()
+    assert network.counts("moe-hub")["letters"] == 0, "the hub forwards; it keeps no letter of its own"
+    region = network.node("moe-r15")
+    pulled = call(region, CHIANGMAI, PULL).ok()
+    assert pulled.process_id == sent.process_id
+    with region.store.transaction() as tx:
+        row = tx.letter_by_process_id(sent.process_id)
+    assert [h["node"] for h in __import__("json").loads(row.path)] == ["ocsc", "moe-hub", "moe-r15"]
+    assert row.signer_org == OCSC  # verified against the origin's certificate at the last hop
+    call(region, CHIANGMAI, notifier_request("RejectLetterNotifier", letter_id, subject="ส่งผิดหน่วยงาน")).ok()
+    network.deliver()
+    agency = network.node("ocsc")
+    note = call(agency, OCSC, PULL).ok()
+    assert note.element.findtext("RejectLetterNotifier/LetterID") == letter_id
+    # the sender withdraws across two hops; the receiver's node applies it
+    call(agency, OCSC, soap(reference("CorrespondenceDeleteGovernmentDocumentRequest", letter_id, "2026-11-26",
+                                      OCSC, CHIANGMAI))).ok()
+    network.deliver()
+    with region.store.transaction() as tx:
+        assert tx.letter_by_process_id(sent.process_id).state.value == "withdrawn"
+
+
+def test_region_to_central_and_dispute(network):
+    letter_id = "ศธ 1515/300"
+    send(network, "moe-r15", REGION15, CENTRAL, letter_id)
+    network.deliver()
+    hub = network.node("moe-hub")
+    pulled = call(hub, CENTRAL, PULL).ok()
+    call(hub, CENTRAL, delete_request(pulled.process_id)).ok()
+    call(hub, CENTRAL, notifier_request("AcceptLetterNotifier", letter_id, accept_id="1")).ok()
+    network.deliver()
+    region = network.node("moe-r15")
+    call(region, REGION15, PULL).ok()
+    dispute = call(region, REGION15, notifier_request("InvalidAcceptIDNotifier", letter_id, accept_id="1")).ok()
+    network.deliver()
+    got = call(hub, CENTRAL, PULL).ok()
+    assert got.process_id == dispute.process_id and got.element.find("InvalidAcceptIDNotifier") is not None
+
+
+def test_peer_down_then_up(network):
+    region_server = network.servers["moe-r15"]
+    region_server.stop()
+    sent = send(network, "moe-hub", CENTRAL, CHIANGMAI, "ศธ 0210/3001")
+    outcome = network.node("moe-hub").worker.run_once()
+    assert outcome.retried == 1 and outcome.delivered == 0
+    with network.node("moe-hub").store.transaction() as tx:
+        row = tx.outbox_of_letter(sent.process_id)[0]
+    assert row.state == "pending" and "cannot reach" in row.last_error
+    # back up on the same port a day later; the retry (same MessageId) gets through
+    network.servers["moe-r15"] = LiveServer(region_server.node, region_server.port)
+    network.clock.advance(dt.timedelta(days=1))
+    network.deliver()
+    assert call(network.node("moe-r15"), CHIANGMAI, PULL).ok().process_id == sent.process_id
+    with network.node("moe-hub").store.transaction() as tx:
+        row = tx.outbox_of_letter(sent.process_id)[0]
+    assert row.state == "delivered" and row.attempts >= 2 and row.receipt
+
+
+def test_peer_down_past_the_window_is_failed_and_visible(network):
+    network.servers["moe-r15"].stop()
+    sent = send(network, "moe-hub", CENTRAL, CHIANGMAI, "ศธ 0210/3002")
+    hub = network.node("moe-hub")
+    for _ in range(3):
+        hub.worker.run_once()
+        network.clock.advance(dt.timedelta(days=2))
+    hub.worker.run_once()
+    status = call(hub, CENTRAL, soap("<OutboundStatusRequest/>")).ok()
+    row = status.element.find("Outbound")
+    assert row.findtext("ProcessID") == sent.process_id and row.findtext("ProcessStatus") == "FAILED"
+    with hub.store.transaction() as tx:
+        item = tx.outbox_of_letter(sent.process_id)[0]
+    assert item.state == "failed" and "cannot reach" in item.last_error
+
+
+def _signed_message(node: app.Node, row, *, timestamp, keyring: Keyring | None = None) -> bytes:
+    message = signing.sign_document(nodemsg.build_message(NodeMessage(
+        message_id=row.message_id, sender_node=node.config.node_id, receiver_node=row.next_node,
+        sender_org=row.sender_org, receiver_org=row.receiver_org, timestamp=timestamp, kind=row.kind,
+        process_id=row.process_id, letter_process_id=row.letter_process_id,
+        path=nodemsg.path_from_json(row.path), payload=row.payload)), (keyring or node.agency.keyring).node_signer)
+    carrier = etree.Element(f"{{{ns.NODE_CARRIER}}}DeliverRequest", nsmap={"c": ns.NODE_CARRIER})
+    carrier.append(message)
+    return envelope.wrap("1.1", etree.tostring(carrier, encoding="utf-8"))
+
+
+def _post(server: LiveServer, body: bytes) -> requests.Response:
+    return requests.post(f"{server.base}/ecms-ws01/node", data=body, timeout=10,
+                         headers={"Content-Type": "text/xml; charset=utf-8"})
+
+
+def _receipt_bytes(response: requests.Response) -> bytes:
+    start = response.content.index(b"<n:NodeReceipt")
+    end = response.content.index(b"</n:NodeReceipt>") + len(b"</n:NodeReceipt>")
+    return response.content[start:end]
+
+
+def test_a_resent_duplicate_gets_the_byte_identical_original_receipt(network):
+    sent = send(network, "moe-hub", CENTRAL, CHIANGMAI, "ศธ 0210/4001")
+    network.deliver()
+    hub = network.node("moe-hub")
+    with hub.store.transaction() as tx:
+        row = tx.outbox_of_letter(sent.process_id)[0]
+    region = network.servers["moe-r15"]
+    network.clock.advance(dt.timedelta(minutes=3))
+    first = _post(region, _signed_message(hub, row, timestamp=network.clock.now()))
+    network.clock.advance(dt.timedelta(minutes=3))
+    again = _post(region, _signed_message(hub, row, timestamp=network.clock.now()))
+    assert first.status_code == again.status_code == 200
+    assert _receipt_bytes(first) == _receipt_bytes(again) == row.receipt
+    assert network.counts("moe-r15")["letters"] == 1
+
+
+def test_a_refused_message_gets_no_receipt_and_stores_nothing(network, net_pki):
+    sent = send(network, "moe-hub", CENTRAL, CHIANGMAI, "ศธ 0210/4002")
+    hub = network.node("moe-hub")
+    with hub.store.transaction() as tx:
+        row = tx.outbox_of_letter(sent.process_id)[0]
+    region = network.servers["moe-r15"]
+    before = network.counts("moe-r15")
+    # signed by the agency's node while claiming to be the hub
+    agency_keyring = network.node("ocsc").agency.keyring
+    forged = _post(region, _signed_message(hub, row, timestamp=network.clock.now(), keyring=agency_keyring))
+    assert forged.status_code == 400 and b"<ErrorCode>4004</ErrorCode>" in forged.content
+    assert b"NodeReceipt" not in forged.content
+    # far from the receiver's clock: a replay from long ago
+    stale = _post(region, _signed_message(hub, row, timestamp=network.clock.now() - dt.timedelta(hours=2)))
+    assert stale.status_code == 400 and b"<ErrorCode>4005</ErrorCode>" in stale.content
+    assert network.counts("moe-r15") == before
+
+
+def test_a_late_receipt_for_a_failed_item_is_still_recorded(network):
+    sent = send(network, "moe-hub", CENTRAL, CHIANGMAI, "ศธ 0210/4003")
+    hub = network.node("moe-hub")
+    with hub.store.transaction() as tx:
+        row = tx.claim_outbox(now=network.clock.now(), until=network.clock.now() + dt.timedelta(minutes=1),
+                              token="slow", limit=1)[0]
+        # the window runs out while this push is under way, and the sweeper marks it FAILED
+        tx.outbox_failed(row.id, error="window over", now=network.clock.now())
+    assert hub.worker.deliver(row, "slow") == "delivered"
+    with hub.store.transaction() as tx:
+        item = tx.outbox_of_letter(sent.process_id)[0]
+        letter = tx.letter_by_process_id(sent.process_id)
+    assert item.state == "delivered" and item.delivered_late and item.receipt
+    assert letter.delivery.value == "delivered"
+
+
+def test_items_of_one_letter_leave_in_order(network):
+    network.servers["moe-r15"].stop()
+    sent = send(network, "moe-hub", CENTRAL, CHIANGMAI, "ศธ 0210/4004")
+    hub = network.node("moe-hub")
+    with hub.store.transaction() as tx:
+        hub.relay.enqueue(tx, kind="withdrawal", process_id=str(uuid.uuid4()), letter_process_id=sent.process_id,
+                          sender_org=CENTRAL, receiver_org=CHIANGMAI, payload=b"<x/>", path=(), now=network.clock.now())
+        claimed = tx.claim_outbox(now=network.clock.now(), until=network.clock.now() + dt.timedelta(minutes=1),
+                                  token="t", limit=10)
+    assert [r.kind for r in claimed] == ["letter"], "the withdrawal waits for its letter"
