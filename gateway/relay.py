@@ -52,6 +52,7 @@ class Relay:
         self.new_id = new_id
         self.node_id = node_id
         self.policy = policy
+        self.duplicates = 0  # repeats answered with the first receipt (a metric; a worker retried)
 
     # ------------------------------------------------------------- sending
     def can_route(self, org_id: str) -> bool:
@@ -96,6 +97,7 @@ class Relay:
             if seen is not None:
                 if seen.payload_digest != message.payload_digest:
                     raise RemoteError(ErrorCode.REPLAY, f"MessageId {message.message_id} was used for another item")
+                self.duplicates += 1
                 return seen.receipt
             self._store(tx, message, prepared, now)
             receipt = signing.sign_document(nodemsg.build_receipt(nodemsg.Receipt(

@@ -27,6 +27,7 @@ from gateway.agency import Agency
 from gateway.config import AGENCY_PATH, NODE_PATH
 from gateway.directory import Directory
 from gateway.errors import ErrorCode, LocalError, RemoteError, StoreError
+from gateway.metrics import Metrics
 from gateway.relay import Relay
 from gateway.service import AgencySpyne, Call, NodeCall, NodeSpyne, fault_for
 from gateway.trust import AgencyAuth, Caller
@@ -61,6 +62,7 @@ class NodeApp:
         self.node_url = node_url
         self.directory_snapshot = directory_snapshot
         self.node_spyne = NodeSpyne()
+        self.metrics = Metrics()
         self.node_limits = dataclasses.replace(limits, max_bytes=limits.max_bytes * NODE_BODY_FACTOR)
         self.directory = directory
         self.limits = limits
@@ -107,6 +109,9 @@ class NodeApp:
             ok = self.health()
             return Answer(status=200 if ok else 503, content_type="application/json",
                           body=json.dumps({"store": "ok" if ok else "unavailable"}).encode())
+        if path == "/metrics":
+            return Answer(status=200, content_type="text/plain; version=0.0.4; charset=utf-8",
+                          body=self.metrics.render(self._gauges()).encode())
         if path == "/":
             return _text(200, f"e-CMS gateway. Agency interface: {self.agency_url(None)} (WSDL: ?wsdl)\n")
         return _text(404, "not found\n")
@@ -133,6 +138,7 @@ class NodeApp:
             answer = self.spyne.call(request.body, Call(agency=self.agency, caller=caller, raw=body,
                                                         agency_url=self.agency_url(org_id)))
             log.info("%s %s ok %.1f ms", org_id, operation, (time.perf_counter() - started) * 1000)
+            self.metrics.inc("gateway_agency_requests_total", operation=operation, code="ok")
             return Answer(status=200, body=envelope.wrap(version, answer),
                           content_type=envelope.CONTENT_TYPE[version])
         except RemoteError as exc:
@@ -144,6 +150,7 @@ class NodeApp:
         except (LocalError, Exception) as exc:  # noqa: BLE001 - the client gets a fault, never a crash
             error = fault_for(exc)
             log.exception("%s %s internal error", org_id, operation)
+        self.metrics.inc("gateway_agency_requests_total", operation=operation, code=error.code.code)
         errors = [error]
         return Answer(status=envelope.fault_http_status(version, errors), body=envelope.fault(version, errors),
                       content_type=envelope.CONTENT_TYPE[version])
@@ -166,6 +173,7 @@ class NodeApp:
             answer = self.node_spyne.call(request.body, NodeCall(relay=self.relay,
                                                                  directory_snapshot=self.directory_snapshot))
             log.info("node %s ok %.1f ms", operation, (time.perf_counter() - started) * 1000)
+            self.metrics.inc("gateway_node_requests_total", operation=operation, code="ok")
             return Answer(status=200, body=envelope.wrap(envelope.SOAP11, answer),
                           content_type=envelope.CONTENT_TYPE[envelope.SOAP11])
         except RemoteError as exc:
@@ -177,8 +185,23 @@ class NodeApp:
         except Exception:  # noqa: BLE001 - a fault, never a crash
             error = fault_for(Exception())
             log.exception("node %s internal error", operation)
+        self.metrics.inc("gateway_node_requests_total", operation=operation, code=error.code.code)
         return Answer(status=400 if error.code.is_client_fault else 500, body=envelope.fault(envelope.SOAP11, [error]),
                       content_type=envelope.CONTENT_TYPE[envelope.SOAP11])
+
+
+    def _gauges(self) -> dict:
+        """What the store knows: queue depth per organisation, outbox items per state."""
+        try:
+            with self.agency.store.transaction() as tx:
+                depth, outbox = tx.queue_depth(), tx.outbox_counts()
+        except StoreError:
+            return {("gateway_store_up", ()): 0}
+        gauges = {("gateway_store_up", ()): 1}
+        gauges.update({("gateway_queue_items", (("organization", org),)): n for org, n in depth.items()})
+        gauges.update({("gateway_outbox_items", (("state", state),)): n for state, n in outbox.items()})
+        gauges[("gateway_duplicate_messages_total", ())] = self.relay.duplicates
+        return gauges
 
 
 def caller_of(environ: dict) -> Caller:

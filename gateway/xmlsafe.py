@@ -54,9 +54,9 @@ DEFAULT_LIMITS = Limits()
 
 def _new_parser() -> etree.XMLParser:
     # huge_tree lifts libxml2's 10 MB text-node cap so enclosures fit; our own
-    # limits below replace it. resolve_entities/load_dtd/no_network make sure a
-    # DTD, if one slipped through, can never fetch or expand anything.
-    return etree.XMLParser(
+    # limits below replace it. resolve_entities/load_dtd/no_network and the
+    # resolver make sure a DTD, if one slipped through, can fetch nothing.
+    parser = etree.XMLParser(
         resolve_entities=False,
         load_dtd=False,
         dtd_validation=False,
@@ -68,6 +68,8 @@ def _new_parser() -> etree.XMLParser:
         strip_cdata=True,
         collect_ids=False,
     )
+    parser.resolvers.add(_DenyResolver())
+    return parser
 
 
 def _recovering_parser() -> etree.XMLParser:
@@ -100,13 +102,13 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
         raise RemoteError(ErrorCode.TOO_LARGE, f"{len(data)} bytes, limit {limits.max_bytes}")
     if not data.strip():
         raise RemoteError(ErrorCode.BAD_REQUEST, "empty body")
-    _refuse_doctype_early(data)
+    _check_prolog(data)
     etree.clear_error_log()  # the exception's log is per thread and keeps earlier documents' errors
     try:
         root = etree.fromstring(data, parser=_parser())
     except etree.XMLSyntaxError as exc:
         if not _only_undeclared_header_prefix(exc):
-            raise RemoteError(ErrorCode.MALFORMED_XML, _syntax_message(exc)) from exc
+            raise RemoteError(_syntax_code(exc), _syntax_message(exc)) from exc
         # One deployed client sends OutboundStatusRequest in an env: envelope
         # whose Header carries the undeclared prefix SOAP-ENV. That is the only
         # namespace error tolerated: the document is otherwise well-formed, and
@@ -121,35 +123,47 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
     return root
 
 
-def _refuse_doctype_early(data: bytes) -> None:
-    """Refuse a DOCTYPE in the prolog before libxml2 reads its declarations.
+def _check_prolog(data: bytes) -> None:
+    """Refuse a DTD before libxml2 sees it, by scanning the whole prolog.
 
-    Only the prolog can hold a DTD; scanning it costs nothing. UTF-16 input is
-    checked again after parsing (docinfo), so this is a fast path, not the guard.
+    Only the prolog can hold a DOCTYPE. libxml2 reads a DOCTYPE's subsets (and
+    opens local files they name) whatever the parser options say, so none may
+    reach it. The body must be ASCII-compatible (UTF-8, as every deployed client
+    sends): a UTF-16 or UTF-32 body would hide the prolog from this scan.
     """
-    head = data[:4096]
-    root_start = _first_element_offset(head)
-    prolog = head if root_start < 0 else head[:root_start]
-    if b"<!DOCTYPE" in prolog.upper() or b"<!ENTITY" in prolog.upper():
-        raise RemoteError(ErrorCode.FORBIDDEN_XML, "a DOCTYPE declaration is present")
-
-
-def _first_element_offset(head: bytes) -> int:
-    i = 0
-    while True:
-        i = head.find(b"<", i)
-        if i < 0 or i + 1 >= len(head):
-            return -1
-        nxt = head[i + 1:i + 2]
-        if nxt not in (b"?", b"!"):
-            return i
-        if head.startswith(b"<!--", i):
-            end = head.find(b"-->", i + 4)
-            if end < 0:
-                return -1
-            i = end + 3
+    if data.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")) or data[:4] in (
+            b"<\x00?\x00", b"\x00<\x00?", b"<\x00\x00\x00", b"\x00\x00\x00<") or b"\x00" in data[:4]:
+        raise RemoteError(ErrorCode.BAD_REQUEST, "the body must be UTF-8 encoded")
+    i = 3 if data.startswith(b"\xef\xbb\xbf") else 0  # a UTF-8 byte order mark is harmless
+    end = len(data)
+    while i < end:
+        c = data[i]
+        if c in b" \t\r\n":
+            i += 1
+            continue
+        if c != 0x3C:  # '<'
+            return  # not XML at all: the parser will say so
+        if data.startswith(b"<?", i):
+            close = data.find(b"?>", i + 2)
+            if close < 0:
+                return
+            i = close + 2
+        elif data.startswith(b"<!--", i):
+            close = data.find(b"-->", i + 4)
+            if close < 0:
+                return
+            i = close + 3
+        elif data.startswith(b"<!", i):
+            raise RemoteError(ErrorCode.FORBIDDEN_XML, "a DOCTYPE declaration is present")
         else:
-            i += 2
+            return  # the root element starts: the prolog is over
+
+
+class _DenyResolver(etree.Resolver):
+    """Defence in depth: no URL (file, network, anything) is ever resolved."""
+
+    def resolve(self, url, public_id, context):  # noqa: D401 - lxml's interface
+        raise RemoteError(ErrorCode.FORBIDDEN_XML, "external resources are not loaded")
 
 
 def check_tree(root: etree._Element, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -190,6 +204,16 @@ def check_tree(root: etree._Element, limits: Limits = DEFAULT_LIMITS) -> None:
     for sibling in root.itersiblings():
         if isinstance(sibling, etree._ProcessingInstruction):
             raise RemoteError(ErrorCode.FORBIDDEN_XML, "processing instructions are not allowed")
+
+
+def _syntax_code(exc: etree.XMLSyntaxError) -> ErrorCode:
+    """libxml2's own limits are ours too: report them as limits, not as malformed XML."""
+    text = " ".join(str(e.message) for e in exc.error_log) or str(exc)
+    if "Excessive depth" in text or "huge input" in text.lower():
+        return ErrorCode.XML_LIMIT
+    if "entity" in text.lower() and ("amplification" in text or "loop" in text):
+        return ErrorCode.FORBIDDEN_XML
+    return ErrorCode.MALFORMED_XML
 
 
 def _syntax_message(exc: etree.XMLSyntaxError) -> str:

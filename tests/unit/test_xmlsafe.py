@@ -23,10 +23,25 @@ def test_plain_document():
     b'<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>',
     b'<?xml version="1.0"?>\n<!-- c --><!DOCTYPE a SYSTEM "http://evil.example/a.dtd"><a/>',
     b'<!DOCTYPE a [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]><a/>',
-    '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>'.encode("utf-16"),
+    b"<?xml version='1.0'?>" + b" " * 10_000 + b"<!-- " + b"x" * 10_000 + b' --><!DOCTYPE a SYSTEM "/dev/zero"><a/>',
 ])
 def test_any_dtd_is_refused(data):
     assert code_of(data) == "1002"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_bodies_that_hide_their_prolog_from_the_scan_are_refused(encoding):
+    data = f'<?xml version="1.0" encoding="{encoding}"?><!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>'.encode(encoding)
+    assert code_of(data) == "1008"
+
+
+def test_libxml2s_own_depth_cap_is_reported_as_a_limit():
+    assert code_of(b"<a>" * 10_000 + b"</a>" * 10_000, xmlsafe.Limits(max_depth=100_000)) == "1007"
+
+
+def test_thai_legacy_encodings_still_parse():
+    data = '<?xml version="1.0" encoding="TIS-620"?><a>ขอเชิญประชุม</a>'.encode("tis-620")
+    assert xmlsafe.parse(data).text == "ขอเชิญประชุม"
 
 
 def test_xinclude_is_refused():
