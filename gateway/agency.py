@@ -16,7 +16,7 @@ from lxml import etree
 from gateway import exchange, signing
 from gateway.clock import Clock, IdFactory, wire_time
 from gateway.directory import Directory, Organization
-from gateway.errors import ConflictError, ErrorCode, RemoteError
+from gateway.errors import ErrorCode, LocalError, RemoteError
 from gateway.exchange import Submit
 from gateway.letter import NOTIFIER_ELEMENTS, Letter, Notifier, letter_document, notifier_element, read_letter
 from gateway.records import LetterRow
@@ -50,6 +50,17 @@ class OutboundStatus:
     receiver: str
     accept_id: str
     status_time: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedLetter:
+    """A letter checked, signed (by its client or here) and verified, not yet stored."""
+
+    letter: Letter
+    stored: bytes            # the signed document, as it will be stored, served and forwarded
+    signed_by: str           # "client" or "node"
+    verified: signing.Verified
+    raw: bytes               # the request body as received
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +99,14 @@ class Agency:
 
     # ------------------------------------------------------------ 3.2.1 send
     def send_letter(self, caller: Organization, document: etree._Element, raw: bytes) -> Item:
+        return self.store_letter(caller, self.prepare_letter(caller, document, raw))
+
+    def prepare_letter(self, caller: Organization, document: etree._Element, raw: bytes) -> PreparedLetter:
+        """Everything before the store: business rules, signature (made or checked), what was signed.
+
+        The service pipeline calls this before Spyne sees the request (DESIGN
+        section 5), so only a verified letter reaches the handler.
+        """
         letter = read_letter(document, allow_top_secret=self.policy.allow_top_secret)
         exchange.check_sender(letter, caller.id)
         self._route(letter.receiver.department_id)
@@ -96,8 +115,15 @@ class Agency:
         # the facts acted on are read from what was signed.
         verified = signing.verify_letter(signed_doc, trusted=self.keyring.trusted_for(caller.id),
                                          policy=self.policy.verify, now=self.clock.now())
-        letter = read_letter(signed_doc, allow_top_secret=self.policy.allow_top_secret)
-        stored = etree.tostring(signed_doc, encoding="utf-8")
+        return PreparedLetter(letter=read_letter(signed_doc, allow_top_secret=self.policy.allow_top_secret),
+                              stored=etree.tostring(signed_doc, encoding="utf-8"), signed_by=signed_by,
+                              verified=verified, raw=raw)
+
+    def store_letter(self, caller: Organization, prepared: PreparedLetter) -> Item:
+        """Store a prepared letter and queue it (here) or put it in the outbox (elsewhere), or answer a retry."""
+        letter, verified, signed_by = prepared.letter, prepared.verified, prepared.signed_by
+        if letter.sender.department_id != caller.id:
+            raise LocalError("a letter prepared for another organisation")
 
         def work(tx: Tx) -> Item:
             existing = tx.find_live_letter(sender_org=caller.id, receiver_org=letter.receiver.department_id,
@@ -107,9 +133,13 @@ class Agency:
                 return Item(process_id=existing.process_id, process_time=wire_time(existing.created_at),
                             element=tx.letter_document(existing.id))
             if signed_by == "client":
-                exchange.check_replay(tx.letters_by_signature(sender_org=caller.id,
-                                                              signature_digest=verified.signature_digest))
-            item, letter_id = self._store_letter(tx, letter, raw, stored)
+                same = tx.letters_by_signature(sender_org=caller.id, signature_digest=verified.signature_digest)
+                retry = exchange.live_retry(letter, same)
+                if retry is not None:  # the same signed letter, committed by a concurrent request meanwhile
+                    return Item(process_id=retry.process_id, process_time=wire_time(retry.created_at),
+                                element=tx.letter_document(retry.id))
+                exchange.check_replay(same)
+            item, letter_id = self._store_letter(tx, letter, prepared.raw, prepared.stored)
             tx.record_verification(
                 letter_id, signed_by=signed_by, signer=verified.signer, signer_org=verified.signer_org,
                 certificate_sha256=verified.certificate_sha256, signature_method=verified.signature_method,

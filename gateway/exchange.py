@@ -12,7 +12,7 @@ from typing import Sequence
 
 from gateway.errors import ErrorCode, RemoteError
 from gateway.letter import Letter, Notifier, check_date
-from gateway.state import ACTOR, Actor, Event, allowed
+from gateway.state import ACTOR, Actor, Event, LetterState, allowed
 from gateway.records import LetterRow
 
 
@@ -36,6 +36,15 @@ def decide_submit(letter: Letter, existing: LetterRow | None) -> Submit:
     raise RemoteError(ErrorCode.DUPLICATE_CONFLICT,
                       f"{letter.letter_id} of {letter.correspondence_date} is ProcessID {existing.process_id} "
                       f"({existing.state.value})")
+
+
+def live_retry(letter: Letter, same_signature: Sequence[LetterRow]) -> LetterRow | None:
+    """A live letter of this identity carrying this very signature: the request is a retry."""
+    for row in same_signature:
+        if row.state is not LetterState.WITHDRAWN and (row.letter_no, row.corr_date, row.receiver_org) == (
+                letter.letter_id, letter.correspondence_date, letter.receiver.department_id):
+            return row
+    return None
 
 
 def check_replay(same_signature: Sequence[LetterRow]) -> None:

@@ -35,6 +35,14 @@ from gateway.trust import Keyring
 
 
 @dataclass(frozen=True, kw_only=True)
+class Checked:
+    """A NodeMessage whose signature, addressing and payload were checked; not yet stored."""
+
+    message: NodeMessage
+    prepared: object
+
+
+@dataclass(frozen=True, kw_only=True)
 class RelayPolicy:
     retry: RetryPolicy
     clock_skew: dt.timedelta
@@ -75,6 +83,11 @@ class Relay:
     # ----------------------------------------------------------- receiving
     def receive(self, document: etree._Element) -> bytes:
         """Accept one NodeMessage (as received, standalone) and return the signed receipt's bytes."""
+        return self.accept(self.check(document))
+
+    def check(self, document: etree._Element) -> "Checked":
+        """Schema, the sending node's signature, addressing, timestamp, and the payload (a letter's
+        own signature): everything that needs no store. Runs before Spyne sees the request."""
         now = self.clock.now()
         contract.validate(document, contract.node_schema())
         claimed = (document.findtext(ns.node("SenderNode")) or "").strip()
@@ -90,7 +103,12 @@ class Relay:
         self._check_sender_node(message)
         if len(message.path) >= nodemsg.MAX_HOPS - 1:
             raise RemoteError(ErrorCode.UNKNOWN_RECEIVER, "too many hops: a routing loop?")
-        prepared = self._prepare(message, now)
+        return Checked(message=message, prepared=self._prepare(message, now))
+
+    def accept(self, checked: "Checked") -> bytes:
+        """Store a checked message (or find it already stored) and return the signed receipt's bytes."""
+        message, prepared = checked.message, checked.prepared
+        now = self.clock.now()
 
         def work(tx: Tx) -> bytes:
             seen = tx.received_message(sender_node=message.sender_node, message_id=message.message_id)

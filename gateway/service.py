@@ -21,7 +21,7 @@ compares the two.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from lxml import etree
@@ -179,9 +179,9 @@ class Call:
     caller: Organization
     raw: bytes
     agency_url: str
+    prepared: Any = None     # a letter prepared (checked, signed, verified) before Spyne saw it
     item: bytes | None = None
     error: GatewayError | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def _guarded(handler: Any) -> Any:
@@ -224,9 +224,10 @@ class AgencyService(ServiceBase):
     def CorrespondenceLetterOutbound(call: Call, req: Any) -> Any:
         """3.2.1 send a letter; 3.2.2 - 3.2.6 send a notifier."""
         if req.GovernmentDocument is not None:
-            # Spyne's AnyXml value is the wrapper's first child (ram:CorrespondenceLetter);
-            # the letter is its parent, still in the tree we parsed.
-            item = call.agency.send_letter(call.caller, req.GovernmentDocument.getparent(), call.raw)
+            # The letter was checked, signed and verified before Spyne saw the request.
+            if call.prepared is None:
+                raise LocalError("a letter reached the handler without being verified")
+            item = call.agency.store_letter(call.caller, call.prepared)
         else:
             name, value = next((n, getattr(req, n)) for n in NOTIFIER_ELEMENTS if getattr(req, n) is not None)
             notifier = make_notifier(NOTIFIER_ELEMENTS[name], letter_id=value.LetterID,
@@ -412,6 +413,7 @@ class NodeCall:
     """What one node-port request's handler needs."""
 
     relay: Any
+    checked: Any = None      # the NodeMessage verified before Spyne saw the request
     directory_snapshot: Callable[[], bytes] | None = None
     item: bytes | None = None
     error: GatewayError | None = None
@@ -438,10 +440,9 @@ class NodeService(ServiceBase):
     @_guarded
     def Deliver(call: NodeCall, message: Any) -> Any:
         """Accept one NodeMessage; answer its receipt (the first one issued, for a repeat)."""
-        if message is None or message.tag != ns.node("NodeMessage"):
-            raise RemoteError(ErrorCode.SCHEMA_INVALID, "DeliverRequest must hold one n:NodeMessage")
-        from gateway.relay import standalone
-        call.item = call.relay.receive(standalone(message))
+        if call.checked is None:
+            raise LocalError("a node message reached the handler without being verified")
+        call.item = call.relay.accept(call.checked)
         return DeliverResponse()
 
     @rpc(_returns=DirectorySnapshotResponse, _body_style="out_bare", _in_message_name="DirectorySnapshotRequest",

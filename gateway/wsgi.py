@@ -28,7 +28,7 @@ from gateway.config import AGENCY_PATH, NODE_PATH
 from gateway.directory import Directory
 from gateway.errors import ErrorCode, LocalError, RemoteError, StoreError
 from gateway.metrics import Metrics
-from gateway.relay import Relay
+from gateway.relay import Relay, standalone
 from gateway.service import AgencySpyne, Call, NodeCall, NodeSpyne, fault_for
 from gateway.trust import AgencyAuth, Caller
 
@@ -130,13 +130,17 @@ class NodeApp:
             root = xmlsafe.parse(body, self.limits)
             request = envelope.parse_request(root)
             version, operation = request.soap_version, request.operation
+            document = None
             if operation == "CorrespondenceLetterOutbound":
                 document = request.body.find(ns.rsm("GovernmentDocument"))
                 if document is not None:
                     letter.check_main_letter(document)
             contract.validate(request.body)
+            # Signatures are made or verified before Spyne sees the request; only a
+            # verified letter reaches its handler.
+            prepared = self.agency.prepare_letter(caller, document, body) if document is not None else None
             answer = self.spyne.call(request.body, Call(agency=self.agency, caller=caller, raw=body,
-                                                        agency_url=self.agency_url(org_id)))
+                                                        agency_url=self.agency_url(org_id), prepared=prepared))
             log.info("%s %s ok %.1f ms", org_id, operation, (time.perf_counter() - started) * 1000)
             self.metrics.inc("gateway_agency_requests_total", operation=operation, code="ok")
             return Answer(status=200, body=envelope.wrap(version, answer),
@@ -170,7 +174,14 @@ class NodeApp:
             body = read_body(environ, self.node_limits.max_bytes)
             request = envelope.parse_node_request(xmlsafe.parse(body, self.node_limits))
             operation = request.operation
-            answer = self.node_spyne.call(request.body, NodeCall(relay=self.relay,
+            checked = None
+            if operation == "Deliver":
+                # The node message is verified before Spyne sees it; the handler only stores.
+                messages = [c for c in request.body if isinstance(c.tag, str)]
+                if len(messages) != 1 or messages[0].tag != ns.node("NodeMessage"):
+                    raise RemoteError(ErrorCode.SCHEMA_INVALID, "DeliverRequest holds exactly one n:NodeMessage")
+                checked = self.relay.check(standalone(messages[0]))
+            answer = self.node_spyne.call(request.body, NodeCall(relay=self.relay, checked=checked,
                                                                  directory_snapshot=self.directory_snapshot))
             log.info("node %s ok %.1f ms", operation, (time.perf_counter() - started) * 1000)
             self.metrics.inc("gateway_node_requests_total", operation=operation, code="ok")
