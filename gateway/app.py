@@ -8,7 +8,9 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from gateway import pki
+from lxml import etree
+
+from gateway import pki, signing, snapshot
 from gateway.agency import Agency, Policy
 from gateway.directory import Directory
 from gateway.peer import PeerClient
@@ -19,7 +21,7 @@ from gateway.trust import AgencyAuth, Keyring, build_keyring
 from gateway.worker import Worker
 from gateway.clock import Clock, IdFactory, SystemClock, new_process_id
 from gateway.config import OUTBOUND_STATUS_MAX, Config
-from gateway.errors import ConfigError, StoreError
+from gateway.errors import ConfigError, RemoteError, StoreError
 from gateway.store import Store
 from gateway.wsgi import NodeApp
 
@@ -150,6 +152,7 @@ def build(config: Config, *, store: Store | None = None, clock: Clock | None = N
     """Wire a node from its configuration. The store is migrated unless told otherwise."""
     clock = clock or SystemClock()
     config = ensure_development_pki(config, clock)
+    config = with_snapshot(config, clock)
     keyring = load_keyring(config, clock)
     store = store or open_store(config.database_url)
     if migrate:
@@ -180,8 +183,86 @@ def build(config: Config, *, store: Store | None = None, clock: Clock | None = N
 
     app = NodeApp(agency=agency, directory=config.directory, limits=config.limits,
                   agency_url=config.agency_url, health=health, auth=agency_auth(config, keyring), relay=relay,
-                  node_url=config.node_url)
+                  node_url=config.node_url,
+                  directory_snapshot=snapshot_publisher(config, keyring, clock) if config.publish_directory else None)
     return Node(config=config, store=store, agency=agency, relay=relay, worker=worker, wsgi=app)
+
+
+SNAPSHOT_FILE = "directory-snapshot.xml"
+SNAPSHOT_CACHE = dt.timedelta(minutes=1)
+
+
+def snapshot_path(config: Config) -> Path:
+    return Path(config.data_dir) / SNAPSHOT_FILE
+
+
+def with_snapshot(config: Config, clock: Clock) -> Config:
+    """Merge the directory authority's snapshot, verified again now, under the configured directory."""
+    path = snapshot_path(config)
+    if not config.authority_node or not path.exists():
+        return config
+    certificate = pki.load_certificate(_read(config.authority_certificate, "directory_authority.certificate"))
+    try:
+        snap = snapshot.verify(path.read_bytes(), authority=config.authority_node, certificate=certificate,
+                               now=clock.now())
+    except RemoteError as exc:
+        raise ConfigError(f"the directory snapshot {path} does not verify: {exc}") from exc
+    folder = Path(config.data_dir) / "directory-certs"
+
+    def write_pem(name: str, data: bytes) -> str:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{name}.pem"
+        target.write_bytes(data)
+        return str(target)
+
+    merged = snapshot.merge(config.directory, snap, node_id=config.node_id, write_pem=write_pem)
+    log.info("directory snapshot %s of %s: %d organisations", snap.serial, snap.authority, len(snap.organizations))
+    return replace(config, directory=merged)
+
+
+def snapshot_publisher(config: Config, keyring: Keyring, clock: Clock):
+    """The signed snapshot this node publishes, rebuilt at most once a minute."""
+    cache: dict[str, object] = {}
+    lock = threading.Lock()
+    node_pem = _read(config.node_certificate, "node.certificate")
+
+    def publish() -> bytes:
+        now = clock.now()
+        with lock:
+            if cache and now - cache["at"] < SNAPSHOT_CACHE:  # type: ignore[operator]
+                return cache["data"]  # type: ignore[return-value]
+            snap = snapshot.from_directory(config.directory, authority=config.node_id, authority_url=config.node_url,
+                                           authority_pem=node_pem, read_pem=lambda p: _read(p, "certificate"),
+                                           now=now)
+            data = etree.tostring(signing.sign_document(snapshot.build(snap), keyring.node_signer), encoding="utf-8")
+            cache.update(at=now, data=data)
+            return data
+
+    return publish
+
+
+def sync_directory(config: Config, clock: Clock) -> "snapshot.Snapshot":
+    """Fetch the authority's snapshot, verify it, keep it if newer (``gateway directory sync``)."""
+    if not config.authority_node:
+        raise ConfigError("no [directory_authority] node is configured")
+    certificate = pki.load_certificate(_read(config.authority_certificate, "directory_authority.certificate"))
+    path = snapshot_path(config)
+    current = 0
+    if path.exists():
+        try:
+            current = snapshot.verify(path.read_bytes(), authority=config.authority_node, certificate=certificate,
+                                      now=clock.now()).serial
+        except RemoteError:
+            current = 0
+    peer = PeerClient(timeout=config.delivery_timeout, verify=_peer_ca_bundle(config))
+    data = peer.directory_snapshot(config.authority_url)
+    snap = snapshot.verify(data, authority=config.authority_node, certificate=certificate, now=clock.now(),
+                           newer_than=current)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)  # atomic: a half-written snapshot is never used
+    return snap
 
 
 def _peer_ca_bundle(config: Config) -> str:

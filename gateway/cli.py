@@ -173,6 +173,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_directory_sync(args: argparse.Namespace) -> int:
+    from gateway import app
+
+    cfg = load_config(args)
+    snap = app.sync_directory(cfg, clock.SystemClock())
+    print(f"directory snapshot {snap.serial} of {snap.authority} ({clock.thai_datetime(snap.issued_at)}): "
+          f"{len(snap.nodes)} nodes, {len(snap.organizations)} organisations; restart the node to use it")
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from gateway import app
 
@@ -508,6 +518,12 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("--out", default="pki", help="folder of the CA (default ./pki)")
     issue.add_argument("--algorithm", choices=["ecdsa", "rsa"], default="ecdsa")
     issue.set_defaults(func=cmd_pki_issue)
+
+    directory = sub.add_parser("directory", help="the directory authority's signed snapshot")
+    directory_sub = directory.add_subparsers(dest="directory_command", required=True)
+    sync = directory_sub.add_parser("sync", help="fetch, verify and keep the authority's snapshot")
+    sync.add_argument("--config", help="configuration naming [directory_authority]")
+    sync.set_defaults(func=cmd_directory_sync)
 
     passwd = sub.add_parser("passwd", help="make the password_hash of an organisation's e-Saraban (reads stdin)")
     passwd.add_argument("org", metavar="ORGANIZATION_ID")

@@ -60,6 +60,10 @@ SETTINGS: Mapping[tuple[str, str], str] = {
     ("delivery", "clock_skew_seconds"): "node messages signed further than this from our clock are refused",
     ("delivery", "worker_poll_seconds"): "how often an idle worker looks for due items",
     ("delivery", "embedded_worker"): "serve also runs a delivery worker (off when separate `gateway worker`s run)",
+    ("directory_authority", "publish"): "this node publishes its directory as a signed snapshot",
+    ("directory_authority", "node"): "id of the authority node whose snapshot this node uses (empty: none)",
+    ("directory_authority", "url"): "the authority's node port URL",
+    ("directory_authority", "certificate"): "PEM certificate the authority signs snapshots with (pinned)",
 }
 
 LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
@@ -104,6 +108,10 @@ class Config:
     clock_skew: timedelta = CLOCK_SKEW
     worker_poll: timedelta = WORKER_POLL
     embedded_worker: bool = True
+    publish_directory: bool = False
+    authority_node: str = ""
+    authority_url: str = ""
+    authority_certificate: str = ""
 
     def __post_init__(self) -> None:
         if not (0 < self.port < 65536):
@@ -130,6 +138,8 @@ class Config:
             missing = [o.id for o in self.directory.hosted() if not o.password_hash]
             if missing and not self.tls_client_ca:
                 raise ConfigError(f"agency_auth = 'credentials' needs password_hash (or tls.client_ca) for {missing}")
+        if self.authority_node and not (self.authority_url and self.authority_certificate):
+            raise ConfigError("directory_authority.node needs url and certificate (the snapshot is verified with it)")
         if bool(self.tls_certificate) != bool(self.tls_key):
             raise ConfigError("tls.certificate and tls.key go together")
         if self.tls_client_ca and not self.tls_certificate:
@@ -255,6 +265,10 @@ def from_toml(text: str, *, base_dir: Path = Path(".")) -> Config:
         clock_skew=seconds("clock_skew_seconds", CLOCK_SKEW),
         worker_poll=seconds("worker_poll_seconds", WORKER_POLL),
         embedded_worker=get("delivery", "embedded_worker", True, bool),
+        publish_directory=get("directory_authority", "publish", False, bool),
+        authority_node=get("directory_authority", "node", "", str),
+        authority_url=get("directory_authority", "url", "", str),
+        authority_certificate=path("directory_authority", "certificate"),
     )
 
 

@@ -73,6 +73,20 @@ class PeerClient:
         return deepcopy(receipt)
 
 
+    def directory_snapshot(self, url: str) -> bytes:
+        """The DirectorySnapshot document of an authority node (unverified bytes)."""
+        try:
+            snapshot = self._service(url).DirectorySnapshot()
+        except zeep.exceptions.Fault as fault:
+            code, text = _error_detail(fault)
+            raise PeerDeliveryError(f"{code} {text or fault.message}".strip(), retryable=False, code=code) from fault
+        except (zeep.exceptions.Error, requests.RequestException) as exc:
+            raise PeerDeliveryError(f"cannot fetch the snapshot from {url}: {exc}", retryable=True) from exc
+        if not isinstance(snapshot, etree._Element):
+            raise PeerDeliveryError(f"no DirectorySnapshot in the answer of {url}", retryable=True)
+        return etree.tostring(snapshot, encoding="utf-8")
+
+
 def _error_detail(fault: zeep.exceptions.Fault) -> tuple[str, str]:
     detail = fault.detail
     if detail is None:

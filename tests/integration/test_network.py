@@ -274,3 +274,44 @@ def test_items_of_one_letter_leave_in_order(network):
         claimed = tx.claim_outbox(now=network.clock.now(), until=network.clock.now() + dt.timedelta(minutes=1),
                                   token="t", limit=10)
     assert [r.kind for r in claimed] == ["letter"], "the withdrawal waits for its letter"
+
+
+# --------------------------------------------------------------- directory authority
+
+def test_directory_snapshot_from_the_hub_is_verified_and_used(network, net_pki, tmp_path):
+    hub = network.node("moe-hub")
+    hub_cfg = dataclasses.replace(hub.config, publish_directory=True)
+    publisher = app.build(hub_cfg, store=hub.store, clock=network.clock, migrate=False)
+    network.servers["moe-hub"].stop()
+    network.servers["moe-hub"] = LiveServer(publisher, network.servers["moe-hub"].port)
+
+    # An agency node that knows only the hub; everything else comes from the signed snapshot.
+    agency = network.node("ocsc")
+    only_hub = [o for o in agency.config.directory.organizations.values() if o.hosted or o.id == CENTRAL]
+    bare = dataclasses.replace(
+        agency.config, data_dir=tmp_path / "ocsc-snap",
+        directory=type(agency.config.directory).build(only_hub, default_id=OCSC,
+                                                      nodes=agency.config.directory.nodes.values()),
+        authority_node="moe-hub", authority_url=hub.config.node_url,
+        authority_certificate=net_pki.path("nodes/moe-hub.pem"))
+    assert bare.directory.get(CHIANGMAI) is None
+    snap = app.sync_directory(bare, network.clock)
+    assert snap.authority == "moe-hub" and {o.id for o in snap.organizations} >= {CENTRAL, CHIANGMAI, OCSC}
+    merged = app.build(bare, store=agency.store, clock=network.clock, migrate=False)
+    chiangmai = merged.config.directory.get(CHIANGMAI)
+    assert chiangmai.node == "moe-r15" and chiangmai.via == "moe-hub"
+    assert chiangmai.th_name == "สำนักงานศึกษาธิการจังหวัดเชียงใหม่"
+    network.servers["ocsc"].stop()
+    network.servers["ocsc"] = LiveServer(merged, network.servers["ocsc"].port)
+    sent = call(merged, OCSC, send_request(letter_id="นร 1008/9001", sender=OCSC, receiver=CHIANGMAI)).ok()
+    network.deliver()
+    assert call(network.node("moe-r15"), CHIANGMAI, PULL).ok().process_id == sent.process_id
+
+    # the same serial again is not newer; a tampered snapshot does not verify
+    with pytest.raises(Exception, match="not newer"):
+        app.sync_directory(bare, network.clock)
+    path = app.snapshot_path(bare)
+    path.write_bytes(path.read_bytes().replace("เชียงใหม่".encode(), "เชียงราย".encode()))
+    from gateway.errors import ConfigError
+    with pytest.raises(ConfigError, match="does not verify"):
+        app.build(bare, store=agency.store, clock=network.clock, migrate=False)

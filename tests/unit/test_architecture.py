@@ -9,7 +9,7 @@ import pytest
 PKG = Path(__file__).resolve().parents[2] / "gateway"
 
 CORE = {"errors", "ns", "config", "codelists", "clock", "xmlsafe", "contract", "letter", "state", "records",
-        "envelope", "directory", "exchange", "signing", "pki", "nodemsg", "retry"}
+        "envelope", "directory", "exchange", "signing", "pki", "nodemsg", "retry", "snapshot"}
 ADAPTERS = {"store", "service", "wsgi", "app", "cli", "client", "agency", "peer", "worker", "relay"}
 DRIVERS = {
     "spyne": {"service.py"},
