@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
+import json
 import logging
 import os
 import signal
@@ -295,6 +296,11 @@ def cmd_letters(args: argparse.Namespace) -> int:
             print(f"    signer: {row.signer}  certificate sha256 {row.certificate_sha256[:16]}…")
         else:
             print("    signature: not verified (stored before signatures were introduced)")
+        hops = json.loads(row.path or "[]")
+        if hops:
+            print("    path: " + " -> ".join(f"{h['node']} ({clock.thai_datetime(dt.datetime.fromisoformat(h['at']))})"
+                                         for h in hops))
+        print(f"    delivery: {row.delivery.value}")
     if not rows:
         print("ไม่มีหนังสือ (no letters)")
     return 0
@@ -413,6 +419,9 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.config or args.letter:
+        # On the node itself: its database, with signature and path details.
+        return cmd_letters(args)
     _org(args)
     answer = _client(args).outbound_status()
     rows = answer.element.findall("Outbound")
@@ -495,7 +504,12 @@ def build_parser() -> argparse.ArgumentParser:
     ack.add_argument("--subject", help="subject text to send with the notifier")
     ack.set_defaults(func=cmd_ack)
 
-    client_command("status", "status of the letters you sent (OutboundStatusRequest)").set_defaults(func=cmd_status)
+    status = client_command("status", "status of the letters you sent (OutboundStatusRequest); with --config or "
+                                      "--letter, the node's own view with signature details and path")
+    status.add_argument("--config", help="read this node's database instead of asking over the network")
+    status.add_argument("--letter", metavar="PROCESS_ID", help="one letter, in detail (node's view)")
+    status.add_argument("--limit", type=int, default=20, help="how many letters (node's view; default 20)")
+    status.set_defaults(func=cmd_status)
     client_command("orgs", "the node's directory (GetOrganizationList)").set_defaults(func=cmd_orgs)
 
     letters = node_command("letters", "the node's recent letters from its own database, with signature details")

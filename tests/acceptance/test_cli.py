@@ -86,3 +86,45 @@ def test_wsdl_is_served_with_the_endpoint_address(served):
     assert f'location="{base}/ecms-ws01/service2/2000350000"' in wsdl.text
     xsd = requests.get(f"{base}/ecms-ws01/xsd/AgencyInterface.xsd", timeout=5)
     assert xsd.status_code == 200 and "CorrespondenceLetterOutboundRequest" in xsd.text
+
+
+def test_pki_init_writes_keys_a_node_accepts(tmp_path):
+    done = subprocess.run([*GATEWAY, "pki", "init", "--out", "pki", "--algorithm", "rsa"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "[trust]  anchors" in done.stdout
+    for name in ("ca.pem", "node.pem", "node.key", "node.p12", "orgs/2000350000.pem", "orgs/2000350000.key",
+                 "orgs/2000350000.p12"):
+        assert (tmp_path / "pki" / name).stat().st_size > 0, name
+    assert oct((tmp_path / "pki" / "orgs" / "2000350000.key").stat().st_mode)[-3:] == "600"
+    config = tmp_path / "gateway.toml"
+    config.write_text('[node]\ncertificate = "pki/node.pem"\nkey = "pki/node.key"\n'
+                      '[trust]\nanchors = ["pki/ca.pem"]\n', encoding="utf-8")
+    migrated = subprocess.run([*GATEWAY, "migrate", "--config", str(config)], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60)
+    assert migrated.returncode == 0 and "schema version" in migrated.stdout
+    again = subprocess.run([*GATEWAY, "pki", "init", "--out", "pki"], cwd=tmp_path, capture_output=True, text=True)
+    assert again.returncode != 0 and "--force" in again.stderr
+
+
+def test_passwd_prints_a_hash_that_verifies():
+    from gateway.trust import check_password
+    done = subprocess.run([*GATEWAY, "passwd", "2000350000"], input="รหัสผ่านของเชียงใหม่ 2569\n",
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    stored = done.stdout.split('"')[1]
+    assert check_password("รหัสผ่านของเชียงใหม่ 2569", stored) and not check_password("wrong", stored)
+    short = subprocess.run([*GATEWAY, "passwd", "2000350000"], input="short\n", capture_output=True, text=True)
+    assert short.returncode != 0
+
+
+def test_status_on_the_node_shows_the_signature(served):
+    base, cwd = served
+    (cwd / "letter.pdf").write_bytes(PDF)
+    run(base, cwd, "send", "--as", "2000100000", "--to", "2000350000", "--subject", "ตรวจลายมือชื่อ",
+        "--file", "letter.pdf", "--letter-id", "ศธ 0210/77")
+    pid = run(base, cwd, "status", "--as", "2000100000").splitlines()[-1].split()[0]
+    detail = subprocess.run([*GATEWAY, "status", "--letter", pid], cwd=cwd, capture_output=True, text=True)
+    assert detail.returncode == 0, detail.stderr
+    assert "node-signed" in detail.stdout and "serialNumber=2000100000" in detail.stdout
+    assert "policy modern" in detail.stdout
