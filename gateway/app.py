@@ -51,18 +51,19 @@ class Node:
     worker: Worker
     wsgi: NodeApp
 
-    def start_worker(self, name: str = "delivery") -> tuple[threading.Thread, threading.Event]:
-        """Run the delivery worker in a thread until the returned event is set."""
+    def start_worker(self, name: str = "delivery") -> tuple[list[threading.Thread], threading.Event]:
+        """Run ``delivery.worker_threads`` delivery threads until the returned event is set."""
         stop = threading.Event()
 
         def wait(seconds: float) -> None:
             if not stop.is_set():
                 self.store.wait_for_work(seconds)
 
-        thread = threading.Thread(target=self.worker.run_forever, args=(stop, wait, self.config.worker_poll),
-                                  name=name, daemon=True)
-        thread.start()
-        return thread, stop
+        threads = [threading.Thread(target=self.worker.run_forever, args=(stop, wait, self.config.worker_poll),
+                                    name=f"{name}-{i}", daemon=True) for i in range(self.config.worker_threads)]
+        for thread in threads:
+            thread.start()
+        return threads, stop
 
     def close(self) -> None:
         self.store.close()

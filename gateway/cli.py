@@ -132,7 +132,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         thread.join(timeout=10)
         if worker is not None:
             worker[1].set()
-            worker[0].join(timeout=10)
+            for delivery_thread in worker[0]:
+                delivery_thread.join(timeout=10)
         node.close()
     return 0
 
@@ -163,13 +164,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
     print(f"gateway worker for node {node.config.node_id} on {node.config.database_url}", flush=True)
 
-    def wait(seconds: float) -> None:
-        if not stop.is_set():
-            node.store.wait_for_work(seconds)
-
+    threads, worker_stop = node.start_worker()
     try:
-        node.worker.run_forever(stop, wait, node.config.worker_poll)
+        while not stop.wait(1.0):
+            if not any(t.is_alive() for t in threads):
+                return 1
     finally:
+        worker_stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
         node.close()
     return 0
 

@@ -60,6 +60,7 @@ SETTINGS: Mapping[tuple[str, str], str] = {
     ("delivery", "clock_skew_seconds"): "node messages signed further than this from our clock are refused",
     ("delivery", "worker_poll_seconds"): "how often an idle worker looks for due items",
     ("delivery", "embedded_worker"): "serve also runs a delivery worker (off when separate `gateway worker`s run)",
+    ("delivery", "worker_threads"): "pushes one worker (process or embedded) makes at the same time",
     ("directory_authority", "publish"): "this node publishes its directory as a signed snapshot",
     ("directory_authority", "node"): "id of the authority node whose snapshot this node uses (empty: none)",
     ("directory_authority", "url"): "the authority's node port URL",
@@ -73,6 +74,7 @@ RETRY_MAX = timedelta(minutes=30)           # backoff stops growing here
 DELIVERY_TIMEOUT = timedelta(seconds=30)    # one push to a peer
 CLOCK_SKEW = timedelta(minutes=15)          # node messages signed further from our clock are refused
 WORKER_POLL = timedelta(seconds=5)          # workers also look for due items this often
+WORKER_THREADS = 4                          # concurrent pushes per worker
 AUTH_MODES = ("open", "credentials")
 
 
@@ -108,6 +110,7 @@ class Config:
     clock_skew: timedelta = CLOCK_SKEW
     worker_poll: timedelta = WORKER_POLL
     embedded_worker: bool = True
+    worker_threads: int = WORKER_THREADS
     publish_directory: bool = False
     authority_node: str = ""
     authority_url: str = ""
@@ -118,6 +121,8 @@ class Config:
             raise ConfigError(f"server.port {self.port} is not a TCP port")
         if self.threads < 1:
             raise ConfigError("server.threads must be at least 1")
+        if self.worker_threads < 1:
+            raise ConfigError("delivery.worker_threads must be at least 1")
         if self.database and not self.database.startswith(("postgresql://", "postgres://", "sqlite:")):
             raise ConfigError("storage.database must be empty, sqlite:PATH or a postgresql:// URL")
         if self.visibility_timeout <= timedelta(0):
@@ -265,6 +270,7 @@ def from_toml(text: str, *, base_dir: Path = Path(".")) -> Config:
         clock_skew=seconds("clock_skew_seconds", CLOCK_SKEW),
         worker_poll=seconds("worker_poll_seconds", WORKER_POLL),
         embedded_worker=get("delivery", "embedded_worker", True, bool),
+        worker_threads=get("delivery", "worker_threads", WORKER_THREADS, int),
         publish_directory=get("directory_authority", "publish", False, bool),
         authority_node=get("directory_authority", "node", "", str),
         authority_url=get("directory_authority", "url", "", str),

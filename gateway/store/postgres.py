@@ -6,6 +6,7 @@ Migrations take an advisory lock so concurrent starts apply each file once.
 """
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import contextmanager
 from typing import Iterator
@@ -29,7 +30,9 @@ class PostgresStore(Store):
     def __init__(self, url: str, *, min_size: int = POOL_MIN, max_size: int = POOL_MAX) -> None:
         self.url = url
         self._queries = load_queries(self.dialect)
-        self._listener: psycopg.Connection | None = None
+        self._local = threading.local()  # one LISTEN connection per waiting thread
+        self._listeners: list[psycopg.Connection] = []
+        self._listeners_lock = threading.Lock()
         try:
             self._pool = ConnectionPool(url, min_size=min_size, max_size=max_size, timeout=POOL_TIMEOUT_S,
                                         kwargs={"row_factory": dict_row, "autocommit": False},
@@ -86,15 +89,18 @@ class PostgresStore(Store):
 
     def wait_for_work(self, timeout: float) -> None:
         """LISTEN on gateway_outbox: woken by the NOTIFY an outbox insert sends at commit, in any process."""
+        listener = getattr(self._local, "listener", None)
         try:
-            if self._listener is None or self._listener.closed:
-                self._listener = psycopg.connect(self.url, autocommit=True)
-                self._listener.execute("LISTEN gateway_outbox")
-            for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+            if listener is None or listener.closed:
+                listener = self._local.listener = psycopg.connect(self.url, autocommit=True)
+                with self._listeners_lock:
+                    self._listeners.append(listener)
+                listener.execute("LISTEN gateway_outbox")
+            for _ in listener.notifies(timeout=timeout, stop_after=1):
                 pass
         except psycopg.Error:
             # The database is away: drop the listener, let the caller poll again.
-            listener, self._listener = self._listener, None
+            self._local.listener = None
             if listener is not None:
                 try:
                     listener.close()
@@ -103,9 +109,11 @@ class PostgresStore(Store):
             time.sleep(min(timeout, 1.0))
 
     def close(self) -> None:
-        if self._listener is not None:
+        with self._listeners_lock:
+            listeners, self._listeners = self._listeners, []
+        for listener in listeners:
             try:
-                self._listener.close()
+                listener.close()
             except psycopg.Error:
                 pass
         self._pool.close()
