@@ -30,6 +30,26 @@ class PeerDeliveryError(DeliveryError):
         self.code = code
 
 
+class PinnedTransport(Transport):
+    """zeep's transport, with our TLS settings on every request.
+
+    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment
+    override a session's ``verify``; peers must be verified against our trust
+    anchors only (DESIGN section 6), so ``verify`` and ``cert`` are passed
+    explicitly, which the environment cannot override.
+    """
+
+    def post(self, address, message, headers):
+        return self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
+                                 verify=self.session.verify, cert=self.session.cert)
+
+    def _load_remote_data(self, url):  # never used (the WSDL is local); pinned all the same
+        response = self.session.get(url, timeout=self.load_timeout, verify=self.session.verify,
+                                    cert=self.session.cert)
+        response.raise_for_status()
+        return response.content
+
+
 class PeerClient:
     """Pushes node messages to peers over HTTP(S), verifying their TLS against our trust anchors."""
 
@@ -40,7 +60,7 @@ class PeerClient:
         if client_cert:
             session.cert = client_cert
         seconds = timeout.total_seconds()
-        self._transport = Transport(session=session, timeout=seconds, operation_timeout=seconds)
+        self._transport = PinnedTransport(session=session, timeout=seconds, operation_timeout=seconds)
         self._client = zeep.Client(str(contract.wsdl_path(contract.NODE_WSDL)), transport=self._transport)
         self._services: dict[str, object] = {}
 
@@ -62,10 +82,10 @@ class PeerClient:
         except zeep.exceptions.TransportError as exc:
             retry = exc.status_code >= 500 or exc.status_code in (408, 429)
             raise PeerDeliveryError(f"HTTP {exc.status_code} from {url}", retryable=retry) from exc
+        except requests.exceptions.SSLError as exc:  # a subclass of ConnectionError: first
+            raise PeerDeliveryError(f"TLS with {url} failed: {exc}", retryable=True) from exc
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise PeerDeliveryError(f"cannot reach {url}: {type(exc).__name__}", retryable=True) from exc
-        except requests.exceptions.SSLError as exc:
-            raise PeerDeliveryError(f"TLS with {url} failed: {exc}", retryable=True) from exc
         except (zeep.exceptions.Error, etree.XMLSyntaxError) as exc:
             raise PeerDeliveryError(f"unreadable answer from {url}: {exc}", retryable=True) from exc
         if not isinstance(receipt, etree._Element):

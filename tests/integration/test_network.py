@@ -315,3 +315,45 @@ def test_directory_snapshot_from_the_hub_is_verified_and_used(network, net_pki, 
     from gateway.errors import ConfigError
     with pytest.raises(ConfigError, match="does not verify"):
         app.build(bare, store=agency.store, clock=network.clock, migrate=False)
+
+
+# --------------------------------------------------------------- TLS between nodes
+
+def _over_tls(network, net_pki, region_cert: str, region_key: str):
+    """Serve moe-r15 over HTTPS with the given certificate; point the hub at https://."""
+    region = network.node("moe-r15")
+    port = network.servers["moe-r15"].port
+    network.servers["moe-r15"].stop()
+    tls_region = app.build(dataclasses.replace(region.config, tls_certificate=region_cert, tls_key=region_key),
+                           store=region.store, clock=network.clock, migrate=False)
+    network.servers["moe-r15"] = LiveServer(tls_region, port, tls=True)
+    hub = network.node("moe-hub")
+    nodes = [dataclasses.replace(p, url=p.url.replace("http://", "https://")) if p.id == "moe-r15" else p
+             for p in hub.config.directory.nodes.values()]
+    directory = type(hub.config.directory).build(hub.config.directory.organizations.values(),
+                                                 default_id=hub.config.directory.default_id, nodes=nodes)
+    tls_hub = app.build(dataclasses.replace(hub.config, directory=directory), store=hub.store, clock=network.clock,
+                        migrate=False)
+    network.servers["moe-hub"].stop()
+    network.servers["moe-hub"] = LiveServer(tls_hub, network.servers["moe-hub"].port)
+    return tls_hub
+
+
+def test_nodes_talk_over_tls_verified_against_the_trust_anchors(network, net_pki):
+    hub = _over_tls(network, net_pki, net_pki.path("nodes/moe-r15.pem"), net_pki.path("nodes/moe-r15.key"))
+    sent = call(hub, CENTRAL, send_request(letter_id="ศธ 0210/5001", sender=CENTRAL, receiver=CHIANGMAI)).ok()
+    network.deliver()
+    assert call(network.node("moe-r15"), CHIANGMAI, PULL).ok().process_id == sent.process_id
+
+
+def test_a_peer_with_an_untrusted_tls_certificate_gets_nothing(network, net_pki, tmp_path):
+    from network import make_pki
+    stranger = make_pki(tmp_path / "stranger", FakeClock().now() - dt.timedelta(days=1))
+    hub = _over_tls(network, net_pki, stranger.path("nodes/moe-r15.pem"), stranger.path("nodes/moe-r15.key"))
+    sent = call(hub, CENTRAL, send_request(letter_id="ศธ 0210/5002", sender=CENTRAL, receiver=CHIANGMAI)).ok()
+    outcome = hub.worker.run_once()
+    assert outcome.retried == 1 and outcome.delivered == 0
+    with hub.store.transaction() as tx:
+        row = tx.outbox_of_letter(sent.process_id)[0]
+    assert row.state == "pending" and "CERTIFICATE_VERIFY_FAILED" in row.last_error
+    assert network.counts("moe-r15")["letters"] == 0
