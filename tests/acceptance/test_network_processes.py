@@ -308,3 +308,47 @@ def test_two_worker_processes_never_deliver_one_item_twice(cluster, pg_cluster):
     # both workers took part
     logs = [cluster.procs[w].log_path.read_text() for w in ("w1", "w2")]
     assert all("delivered letter" in log for log in logs)
+
+
+def test_a_resent_duplicate_gets_the_byte_identical_original_receipt(cluster):
+    import sqlite3
+
+    import requests
+    from lxml import etree
+
+    from gateway import envelope, nodemsg, ns, pki, signing
+    from gateway.nodemsg import NodeMessage
+
+    cluster.serve("moe-hub", "moe-hub", cluster.configure("moe-hub"))
+    cluster.serve("moe-r15", "moe-r15", cluster.configure("moe-r15"))
+    sent = cluster.client("moe-hub", CENTRAL).send_letter(letter("ศธ 0210/8201", CENTRAL, CHIANGMAI)).process_id
+    db = cluster.root / "moe-hub" / "gateway.sqlite3"
+
+    def delivered():
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT message_id, kind, sender_org, receiver_org, letter_process_id, path, payload, "
+                                "receipt FROM outbox WHERE process_id = ? AND state = 'delivered'", (sent,)).fetchone()
+
+    message_id, kind, sender_org, receiver_org, letter_pid, path, payload, receipt = until(delivered, 30, "receipt")
+    signer = signing.Signer(org_id="", key=pki.load_private_key(Path(cluster.net.path("nodes/moe-hub.key")).read_bytes()),
+                            certificate=pki.load_certificate(Path(cluster.net.path("nodes/moe-hub.pem")).read_bytes()))
+
+    def resend() -> bytes:
+        message = signing.sign_document(nodemsg.build_message(NodeMessage(
+            message_id=message_id, sender_node="moe-hub", receiver_node="moe-r15", sender_org=sender_org,
+            receiver_org=receiver_org, timestamp=dt.datetime.now(dt.timezone.utc), kind=kind, process_id=sent,
+            letter_process_id=letter_pid, path=nodemsg.path_from_json(path), payload=bytes(payload))), signer)
+        carrier = etree.Element(f"{{{ns.NODE_CARRIER}}}DeliverRequest", nsmap={"c": ns.NODE_CARRIER})
+        carrier.append(message)
+        answer = requests.post(f"http://127.0.0.1:{cluster.ports['moe-r15']}/ecms-ws01/node",
+                               data=envelope.wrap("1.1", etree.tostring(carrier, encoding="utf-8")),
+                               headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        start = answer.content.index(b"<n:NodeReceipt")
+        return answer.content[start:answer.content.index(b"</n:NodeReceipt>") + len(b"</n:NodeReceipt>")]
+
+    first, second = resend(), resend()
+    assert first == second == bytes(receipt), "the original receipt, byte for byte"
+    r15 = cluster.client("moe-r15", CHIANGMAI)
+    assert until(lambda: pulled(r15), 10, "the letter").process_id == sent
+    assert pulled(r15) is None, "stored once"
