@@ -92,12 +92,7 @@ def ensure_development_pki(config: Config, clock: Clock) -> Config:
             files = pki.development_set(node_id=config.node_id, hosts=[config.host, "localhost", "127.0.0.1"],
                                         organizations=[(o.id, o.th_name) for o in hosted], algorithm="ecdsa",
                                         now=clock.now())
-        for name, data in files.items():
-            path = folder / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            if name.endswith((".key", ".p12")):
-                path.chmod(0o600)
+        write_files(folder, files)
         log.info("development PKI written to %s", folder)
     directory = Directory.build(
         (replace(o, certificate=o.certificate or str(folder / f"orgs/{o.id}.pem"),
@@ -106,6 +101,16 @@ def ensure_development_pki(config: Config, clock: Clock) -> Config:
         default_id=config.directory.default_id)
     return replace(config, node_certificate=str(folder / "node.pem"), node_key=str(folder / "node.key"),
                    trust_anchors=config.trust_anchors or (str(folder / "ca.pem"),), directory=directory)
+
+
+def write_files(folder: Path, files: dict[str, bytes]) -> None:
+    """Write key and certificate files; private keys and PKCS#12 bundles readable by the owner only."""
+    for name, data in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        if name.endswith((".key", ".p12")):
+            path.chmod(0o600)
 
 
 def _read(path: str, what: str) -> bytes:

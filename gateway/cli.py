@@ -246,12 +246,8 @@ def _p12_password(args: argparse.Namespace) -> bytes | None:
 
 
 def _write(folder: Path, files: dict[str, bytes]) -> None:
-    for name, data in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        if name.endswith((".key", ".p12")):
-            path.chmod(0o600)
+    from gateway.app import write_files
+    write_files(folder, files)
 
 
 def cmd_passwd(args: argparse.Namespace) -> int:
