@@ -41,7 +41,11 @@ def _free_port() -> int:
 class Cluster:
     """One running cluster; ``url(dbname)`` gives a psycopg connection URL."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        # Not durable (fsync and synchronous commit off) is fine for tests that never crash
+        # PostgreSQL itself; a test that restarts it "immediately" needs a durable cluster,
+        # or commits the gateway acknowledged may vanish, as they would on a real server so set.
+        self.durable = durable
         self.bindir = _bindir()
         self.root = Path(tempfile.mkdtemp(prefix="gateway-pg-"))
         self.data = self.root / "data"
@@ -60,12 +64,17 @@ class Cluster:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         return subprocess.run(cmd, check=check, capture_output=True, text=True)
 
+    @property
+    def _options(self) -> str:
+        opts = f"-k {self.sock} -p {self.port} -c listen_addresses='' -c max_connections=200"
+        if not self.durable:
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        return opts
+
     def start(self) -> "Cluster":
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", self.user, "--no-sync", "-E", "UTF8",
                   "--locale=C.UTF-8")
-        opts = (f"-k {self.sock} -p {self.port} -c listen_addresses='' -c fsync=off "
-                f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"), "-w", "start")
+        self._run("pg_ctl", "-D", str(self.data), "-o", self._options, "-l", str(self.root / "log"), "-w", "start")
         return self
 
     def url(self, dbname: str = "postgres") -> str:
@@ -83,10 +92,16 @@ class Cluster:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop", check=False)
 
     def restart(self) -> None:
+        """Crash (immediate stop) and start again (crash recovery runs at start)."""
         self.stop("immediate")
-        opts = (f"-k {self.sock} -p {self.port} -c listen_addresses='' -c fsync=off "
-                f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"), "-w", "start")
+        for attempt in range(3):
+            done = self._run("pg_ctl", "-D", str(self.data), "-o", self._options, "-l", str(self.root / "log"),
+                             "-w", "-t", "120", "start", check=False)
+            if done.returncode == 0:
+                return
+            time.sleep(1)
+        log = (self.root / "log").read_text(errors="replace")[-3000:]
+        raise PostgresUnavailable(f"PostgreSQL did not start again: {done.stdout}{done.stderr}\n{log}")
 
     def destroy(self) -> None:
         self.stop("immediate")
