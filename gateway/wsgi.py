@@ -63,6 +63,9 @@ class NodeApp:
         self.directory_snapshot = directory_snapshot
         self.node_spyne = NodeSpyne()
         self.metrics = Metrics()
+        # Compile the schemas at start-up, not on the first request.
+        contract.agency_schema()
+        contract.node_schema()
         self.node_limits = dataclasses.replace(limits, max_bytes=limits.max_bytes * NODE_BODY_FACTOR)
         self.directory = directory
         self.limits = limits
