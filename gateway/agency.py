@@ -18,7 +18,7 @@ from gateway.clock import Clock, IdFactory, wire_time
 from gateway.directory import Directory, Organization
 from gateway.errors import ErrorCode, LocalError, RemoteError
 from gateway.exchange import Submit
-from gateway.letter import NOTIFIER_ELEMENTS, Letter, Notifier, letter_document, notifier_element, read_letter
+from gateway.letter import NOTIFIER_ELEMENTS, Letter, Notifier, notifier_element, read_letter, stored_copy
 from gateway.records import LetterRow
 from gateway.state import ACTOR, Actor, Delivery, Event, LetterState, ProcessStatus, next_state, process_status
 from gateway.signing import VerifyPolicy
@@ -154,11 +154,10 @@ class Agency:
     def _signed(self, document: etree._Element, sender: str) -> tuple[etree._Element, str]:
         """The letter as it will travel: signed by its client already, or here on the sender's behalf."""
         if signing.signature_element(document) is not None:
-            return etree.fromstring(letter_document(document)), "client"
+            return stored_copy(document), "client"
         # A GovernmentSignature without ds:Signature (one client family sends only
         # TypeCode and SignerParty) is replaced by the node's.
-        normalised = etree.fromstring(letter_document(document))
-        return signing.sign_letter(normalised, self.keyring.signer_for(sender)), "node"
+        return signing.sign_letter(stored_copy(document), self.keyring.signer_for(sender)), "node"
 
     def _store_letter(self, tx: Tx, letter: Letter, raw: bytes, stored: bytes) -> tuple[Item, int]:
         now = self.clock.now()

@@ -17,8 +17,6 @@ from gateway import ns
 from gateway.errors import ErrorCode, LocalError, RemoteError
 
 ROOT = Path(__file__).resolve().parent.parent
-XSD_DIR = ROOT / "xsd"
-WSDL_DIR = ROOT / "wsdl"
 AGENCY_XSD = "AgencyInterface.xsd"
 AGENCY_WSDL = "ecms-agency.wsdl"
 NODE_XSD = "NodeMessage.xsd"
@@ -37,11 +35,11 @@ _PREFIXES = {ns.RSM: "rsm", ns.RAM: "ram", ns.DS: "ds"}
 
 
 def _package_data_dir(name: str) -> Path:
-    """wsdl/ and xsd/ live beside the package (checkout) or inside it (wheel)."""
-    for candidate in (ROOT / name, Path(__file__).resolve().parent / "_contract" / name):
-        if candidate.is_dir():
-            return candidate
-    raise LocalError(f"contract folder {name}/ not found next to the gateway package")
+    """wsdl/ and xsd/ live beside the package (the project is installed editable, from its checkout)."""
+    folder = ROOT / name
+    if not folder.is_dir():
+        raise LocalError(f"contract folder {name}/ not found next to the gateway package")
+    return folder
 
 
 def _parse_file(path: Path) -> etree._ElementTree:

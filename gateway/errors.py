@@ -97,13 +97,6 @@ class ErrorCode(enum.Enum):
         """True when the caller must change the request (SOAP ``Client`` fault)."""
         return not self.code.startswith("5")
 
-    @classmethod
-    def by_code(cls, code: str) -> "ErrorCode":
-        for member in cls:
-            if member.code == code:
-                return member
-        raise KeyError(code)
-
 
 class GatewayError(Exception):
     """Root of every exception the gateway raises on purpose."""

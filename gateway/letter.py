@@ -3,7 +3,7 @@
 ``read_letter`` takes an ``rsm:GovernmentDocument`` element that already passed
 the hardened parser and the XSD, applies the business rules the schema cannot
 state (code lists, secrecy 004, a non-empty main letter, real dates), and
-returns a :class:`Letter`. ``letter_document`` gives the bytes the node stores
+returns a :class:`Letter`. ``stored_copy`` gives the letter the node stores
 and serves. No I/O.
 """
 from __future__ import annotations
@@ -201,8 +201,8 @@ def content_digest(letter: etree._Element) -> str:
     return h.hexdigest()
 
 
-def letter_document(document: etree._Element) -> bytes:
-    """The bytes stored for a letter and served on pull.
+def stored_copy(document: etree._Element) -> etree._Element:
+    """The letter as the node keeps it, as a document of its own.
 
     A signed letter is copied out of its envelope unchanged (the copy keeps the
     namespace declarations it uses and drops the envelope's others), because
@@ -212,8 +212,8 @@ def letter_document(document: etree._Element) -> bytes:
     nothing under the ns0:/ns1: prefixes a generated client uses.
     """
     if document.find(f"{ns.ram('GovernmentSignature')}/{_SIGNATURE}") is not None:
-        return etree.tostring(copy.deepcopy(document), encoding="utf-8")
-    return etree.tostring(_with_prefixes(document, ns.LETTER_NSMAP), encoding="utf-8")
+        return copy.deepcopy(document)
+    return _with_prefixes(document, ns.LETTER_NSMAP)
 
 
 def _with_prefixes(element: etree._Element, nsmap: dict[str, str]) -> etree._Element:

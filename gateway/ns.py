@@ -12,7 +12,6 @@ WSA_ALL = (WSA, WSA_MISSPELLED)
 RSM = "urn:th:gov:egif:data:standard:GovernmentDocument:1.0"
 RAM = "urn:th:gov:egif:data:standard:ReusableAggregateBusinessInformationEntity:1"
 DS = "http://www.w3.org/2000/09/xmldsig#"
-XSD = "http://www.w3.org/2001/XMLSchema"
 XINCLUDE = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude")
 
 # Node-to-node exchange (ours): the signed documents and their SOAP carriers.
@@ -28,12 +27,6 @@ AGENCY_INTERNAL = "urn:gateway:internal:agency"
 # Clients read pulled letters with GetElementsByTagName("ram:CorrespondenceLetter"):
 # the prefixes are part of the wire contract.
 LETTER_NSMAP = {"rsm": RSM, "ram": RAM}
-SIGNED_LETTER_NSMAP = {"rsm": RSM, "ram": RAM, "ds": DS}
-
-
-def q(namespace: str, local: str) -> str:
-    """Clark notation ``{namespace}local``."""
-    return f"{{{namespace}}}{local}"
 
 
 def rsm(local: str) -> str:

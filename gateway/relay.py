@@ -81,10 +81,6 @@ class Relay:
         return Hop(node=self.node_id, at=now.isoformat(timespec="seconds"))
 
     # ----------------------------------------------------------- receiving
-    def receive(self, document: etree._Element) -> bytes:
-        """Accept one NodeMessage (as received, standalone) and return the signed receipt's bytes."""
-        return self.accept(self.check(document))
-
     def check(self, document: etree._Element) -> "Checked":
         """Schema, the sending node's signature, addressing, timestamp, and the payload (a letter's
         own signature): everything that needs no store. Runs before Spyne sees the request."""

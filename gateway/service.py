@@ -33,7 +33,7 @@ from gateway import codelists, envelope, exchange, ns
 from gateway.agency import Agency, Item
 from gateway.clock import wire_time
 from gateway.directory import Organization
-from gateway.errors import ErrorCode, GatewayError, LocalError, RemoteError
+from gateway.errors import ErrorCode, GatewayError, LocalError, RemoteError, StoreError
 from gateway.letter import NOTIFIER_ELEMENTS, make_notifier
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,6 @@ class Call:
     agency: Agency
     caller: Organization
     raw: bytes
-    agency_url: str
     prepared: Any = None     # a letter prepared (checked, signed, verified) before Spyne saw it
     item: bytes | None = None
     error: GatewayError | None = None
@@ -465,7 +464,6 @@ def fault_for(exc: BaseException) -> RemoteError:
     """The error a client is shown for any exception (internal details stay in the log)."""
     if isinstance(exc, RemoteError):
         return exc
-    from gateway.errors import StoreError
     if isinstance(exc, StoreError):
         return RemoteError(ErrorCode.STORE_UNAVAILABLE)
     return RemoteError(ErrorCode.INTERNAL)

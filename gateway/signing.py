@@ -24,10 +24,12 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Sequence
 
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLSigner, XMLVerifier
@@ -121,7 +123,6 @@ class Verified:
 
 def subject_name(cert: x509.Certificate) -> str:
     """The subject as RFC 4514 text, with serialNumber spelled out (cryptography writes 2.5.4.5)."""
-    from cryptography.x509.oid import NameOID
     return cert.subject.rfc4514_string({NameOID.SERIAL_NUMBER: "serialNumber"})
 
 
@@ -139,7 +140,6 @@ def sign_letter(document: etree._Element, signer: Signer) -> etree._Element:
     reads). The SignerParty names the person of the letter's SenderParty, or
     is kept as the client sent it in a GovernmentSignature without ds:Signature.
     """
-    from copy import deepcopy
 
     doc = deepcopy(document)
     kept = doc.find(_GOV_SIG)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from lxml import etree
 
-from gateway import ns, pki, signing, xmlsafe
+from gateway import contract, ns, pki, signing, xmlsafe
 from gateway.config import AGENCY_PATH, NODE_PATH
 from gateway.clock import wire_time
 from gateway.directory import Directory, Organization, PeerNode
@@ -83,8 +83,6 @@ def build(snapshot: Snapshot) -> etree._Element:
 def verify(data: bytes, *, authority: str, certificate: x509.Certificate, now: dt.datetime,
            newer_than: int = 0) -> Snapshot:
     """Parse and verify a signed snapshot from ``authority``; only the signed content is read."""
-    from gateway import contract
-
     document = xmlsafe.parse(data)
     contract.validate(document, contract.node_schema())
     signed, _ = signing.verify_document(document, trusted=[certificate], now=now)

@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 A letter is SENT when its sender's node stores it. From then on only
 notifiers and the sender's withdrawal move it, and only along the rows of
-:data:`TRANSITIONS`. Each row also names who may make the move: the
+:data:`TRANSITIONS`. Who may make a move is :data:`ACTOR` of its event: the
 receiving organisation sends receive / accept / reject / invalid notifiers
 (3.2.2 - 3.2.5); the sending organisation disputes a receive number (3.2.6)
 and withdraws a rejected or invalid letter so it can send it again (3.2.13).
@@ -14,7 +14,7 @@ receiver to acknowledge every receipt; clients do so with a Receive notifier
 right after storing and an Accept notifier when a clerk registers the letter,
 but some skip the Receive notifier, hence SENT -> ACCEPTED.
 
-Anything not in the table raises ILLEGAL_TRANSITION and changes nothing; the
+Who sends each event is :data:`ACTOR`. Anything not in the table raises ILLEGAL_TRANSITION and changes nothing; the
 store applies a move as compare-and-set on the expected state.
 """
 from __future__ import annotations
@@ -51,19 +51,19 @@ class Actor(str, enum.Enum):
 
 S, E = LetterState, Event
 
-# (state, event) -> (new state, who may cause it)
+# (state, event) -> new state. Who may cause an event is ACTOR[event], below.
 TRANSITIONS = MappingProxyType({
-    (S.SENT, E.RECEIVE): (S.RECEIVED, Actor.RECEIVER),
-    (S.SENT, E.ACCEPT): (S.ACCEPTED, Actor.RECEIVER),
-    (S.RECEIVED, E.ACCEPT): (S.ACCEPTED, Actor.RECEIVER),
-    (S.SENT, E.REJECT): (S.REJECTED, Actor.RECEIVER),
-    (S.RECEIVED, E.REJECT): (S.REJECTED, Actor.RECEIVER),
-    (S.SENT, E.INVALID): (S.INVALID, Actor.RECEIVER),
-    (S.RECEIVED, E.INVALID): (S.INVALID, Actor.RECEIVER),
-    (S.ACCEPTED, E.DISPUTE): (S.DISPUTED, Actor.SENDER),
-    (S.DISPUTED, E.ACCEPT): (S.ACCEPTED, Actor.RECEIVER),      # re-accepted with a corrected number
-    (S.REJECTED, E.WITHDRAW): (S.WITHDRAWN, Actor.SENDER),
-    (S.INVALID, E.WITHDRAW): (S.WITHDRAWN, Actor.SENDER),
+    (S.SENT, E.RECEIVE): S.RECEIVED,
+    (S.SENT, E.ACCEPT): S.ACCEPTED,
+    (S.RECEIVED, E.ACCEPT): S.ACCEPTED,
+    (S.SENT, E.REJECT): S.REJECTED,
+    (S.RECEIVED, E.REJECT): S.REJECTED,
+    (S.SENT, E.INVALID): S.INVALID,
+    (S.RECEIVED, E.INVALID): S.INVALID,
+    (S.ACCEPTED, E.DISPUTE): S.DISPUTED,
+    (S.DISPUTED, E.ACCEPT): S.ACCEPTED,      # re-accepted with a corrected number
+    (S.REJECTED, E.WITHDRAW): S.WITHDRAWN,
+    (S.INVALID, E.WITHDRAW): S.WITHDRAWN,
 })
 
 # Which side sends each event; used to find the letter a notifier refers to.
@@ -75,11 +75,11 @@ ACTOR = MappingProxyType({
 
 def next_state(state: LetterState, event: Event) -> LetterState:
     """The state after ``event``, or ILLEGAL_TRANSITION naming both."""
-    row = TRANSITIONS.get((state, event))
-    if row is None:
+    new = TRANSITIONS.get((state, event))
+    if new is None:
         raise RemoteError(ErrorCode.ILLEGAL_TRANSITION,
                           f"a letter that is {state.value} cannot take '{event.value}'")
-    return row[0]
+    return new
 
 
 def allowed(state: LetterState, event: Event) -> bool:

@@ -34,7 +34,7 @@ from lxml import etree
 
 from gateway import nodemsg, signing
 from gateway.directory import Directory
-from gateway.errors import GatewayError, RemoteError
+from gateway.errors import ErrorCode, GatewayError, RemoteError
 from gateway.clock import Clock
 from gateway.nodemsg import NodeMessage
 from gateway.peer import PeerClient, PeerDeliveryError
@@ -136,7 +136,6 @@ class Worker:
         signed, _ = signing.verify_document(element, trusted=[cert] if cert else [], now=self.clock.now())
         receipt = nodemsg.read_receipt(signed)
         if receipt.message_id != row.message_id or receipt.payload_digest != nodemsg.digest(row.payload):
-            from gateway.errors import ErrorCode
             raise RemoteError(ErrorCode.SIGNATURE_POLICY, "the receipt names another message or payload")
         return receipt
 

@@ -143,7 +143,7 @@ class NodeApp:
             # verified letter reaches its handler.
             prepared = self.agency.prepare_letter(caller, document, body) if document is not None else None
             answer = self.spyne.call(request.body, Call(agency=self.agency, caller=caller, raw=body,
-                                                        agency_url=self.agency_url(org_id), prepared=prepared))
+                                                        prepared=prepared))
             log.info("%s %s ok %.1f ms", org_id, operation, (time.perf_counter() - started) * 1000)
             self.metrics.inc("gateway_agency_requests_total", operation=operation, code="ok")
             return Answer(status=200, body=envelope.wrap(version, answer),

@@ -236,9 +236,6 @@ class Tx:
     def get_notice(self, notice_id: int) -> NoticeRow:
         return _notice(self._row("get_notice", id=notice_id))
 
-    def notices_of_letter(self, letter_id: int) -> list[NoticeRow]:
-        return [_notice(r) for r in self._rows("notices_of_letter", letter_id=letter_id)]
-
     # ------------------------------------------------------------ queue
     def enqueue(self, *, org: str, process_id: str, item_kind: str, letter_id: int, notice_id: int | None,
                 now: dt.datetime) -> None:

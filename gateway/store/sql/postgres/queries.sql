@@ -91,9 +91,6 @@ SELECT * FROM notices WHERE letter_id = %(letter_id)s AND kind = %(kind)s ORDER 
 -- name: get_notice
 SELECT * FROM notices WHERE id = %(id)s;
 
--- name: notices_of_letter
-SELECT * FROM notices WHERE letter_id = %(letter_id)s ORDER BY id;
-
 -- name: enqueue
 INSERT INTO queue (org, process_id, item_kind, letter_id, notice_id, created_at, visible_at)
 VALUES (%(org)s, %(process_id)s, %(item_kind)s, %(letter_id)s, %(notice_id)s, %(now)s, %(now)s);

@@ -91,9 +91,6 @@ SELECT * FROM notices WHERE letter_id = :letter_id AND kind = :kind ORDER BY id 
 -- name: get_notice
 SELECT * FROM notices WHERE id = :id;
 
--- name: notices_of_letter
-SELECT * FROM notices WHERE letter_id = :letter_id ORDER BY id;
-
 -- name: enqueue
 INSERT INTO queue (org, process_id, item_kind, letter_id, notice_id, created_at, visible_at)
 VALUES (:org, :process_id, :item_kind, :letter_id, :notice_id, :now, :now);
