@@ -14,10 +14,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
 
-from gateway import directory as dirmod
-from gateway.directory import Directory, Organization, PeerNode
-from gateway.errors import ConfigError
-from gateway.xmlsafe import MAX_BODY_BYTES, MAX_DEPTH, Limits
+from gateway.core.network import directory as dirmod
+from gateway.core.network.directory import Directory, Organization, PeerNode
+from gateway.core.errors import ConfigError
+from gateway.core.xml.contract import AGENCY_PATH, NODE_PATH  # noqa: F401 - part of the configuration's vocabulary
+from gateway.core.xml.safe import MAX_BODY_BYTES, MAX_DEPTH, Limits
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -26,8 +27,6 @@ DEFAULT_DATA_DIR = Path("var")
 VISIBILITY_TIMEOUT = timedelta(minutes=10)     # a pulled, undeleted item is served again after this
 OUTBOUND_STATUS_WINDOW = timedelta(days=30)    # OutboundStatusRequest lists letters sent this recently
 OUTBOUND_STATUS_MAX = 1000                     # ... at most this many, newest first
-AGENCY_PATH = "/ecms-ws01/service2"
-NODE_PATH = "/ecms-ws01/node"
 
 # (section, key) -> documentation; the example file must show exactly these.
 SETTINGS: Mapping[tuple[str, str], str] = {

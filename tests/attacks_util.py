@@ -4,7 +4,7 @@ Everything here builds or re-signs XML by hand so an attack can be made exactly
 as an attacker would make it: a letter signed with an organisation's real key,
 then moved, doubled, re-referenced or re-signed with another algorithm. The
 node under test is never asked to help (no gateway code signs an attack except
-:func:`gateway.signing.sign_letter` for the genuine first signature).
+:func:`gateway.core.trust.signing.sign_letter` for the genuine first signature).
 """
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 from wire import letter, soap
 
-from gateway import ns, pki, signing
+from gateway.core import ns
+from gateway.core.trust import pki, signing
 
 DS_SHA1 = "http://www.w3.org/2000/09/xmldsig#sha1"
 DS_SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"

@@ -20,8 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pgcluster  # noqa: E402
 
-from gateway import app, config  # noqa: E402
-from gateway.clock import FakeClock  # noqa: E402
+from gateway.runtime import files, wiring as app  # noqa: E402
+from gateway import config
+from gateway.testing.clock import FakeClock  # noqa: E402
 from gateway.store import Store  # noqa: E402
 
 BACKENDS = ("sqlite", "postgres")
@@ -104,7 +105,7 @@ def data_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("node-data")
     # Valid both at the fake clock's time (tests) and now (real TLS handshakes).
     issued = min(dt.datetime.now(dt.timezone.utc), FakeClock().now()) - dt.timedelta(days=1)
-    app.ensure_development_pki(config.Config(data_dir=folder), FakeClock(issued))
+    files.ensure_development_pki(config.Config(data_dir=folder), FakeClock(issued))
     return folder
 
 
@@ -126,7 +127,7 @@ class LiveServer:
     def __init__(self, node_: app.Node, port: int, *, tls: bool = False) -> None:
         from cheroot import wsgi
 
-        from gateway.cli import tls_adapter
+        from gateway.runtime.serve import tls_adapter
         self.node = node_
         self.port = port
         self.base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"

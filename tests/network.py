@@ -15,8 +15,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway import config, pki
-from gateway.directory import Directory, Organization, PeerNode
+from gateway import config
+from gateway.core.trust import pki
+from gateway.core.network.directory import Directory, Organization, PeerNode
 
 CENTRAL = "2000100000"
 REGION15 = "2000215000"

@@ -8,7 +8,7 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from conftest import PDF_B64
-from gateway import ns
+from gateway.core import ns
 
 SOAP11_OPEN = ('<?xml version="1.0" encoding="UTF-8"?><SOAP-ENV:Envelope '
                'xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"><SOAP-ENV:Header>'

@@ -103,6 +103,6 @@ def render() -> str:
 
 
 if __name__ == "__main__":
-    target = Path(__file__).resolve().parent.parent / "wsdl" / "ecms-agency.wsdl"
+    target = Path(__file__).resolve().parent.parent / "gateway" / "core" / "xml" / "schemas" / "wsdl" / "ecms-agency.wsdl"
     target.write_text(render(), encoding="utf-8")
     print(f"wrote {target}")

@@ -23,9 +23,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from gateway.errors import ConflictError, LocalError
-from gateway.records import LetterRow, NoticeRow, OutboxRow, QueueRow, ReceivedRow
-from gateway.state import Delivery, Event, LetterState
+from gateway.core.errors import ConflictError, LocalError
+from gateway.core.records import LetterRow, NoticeRow, OutboxRow, QueueRow, ReceivedRow
+from gateway.core.state import Delivery, Event, LetterState
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)

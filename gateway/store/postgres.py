@@ -15,7 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from gateway.errors import ConflictError, StoreError
+from gateway.core.errors import ConflictError, StoreError
 from gateway.store import Store, Tx, iter_statements, load_queries, migrations
 
 POOL_MIN = 1

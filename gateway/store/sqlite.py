@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from gateway.errors import ConflictError, StoreError
+from gateway.core.errors import ConflictError, StoreError
 from gateway.store import Store, Tx, iter_statements, load_queries, migrations
 
 BUSY_TIMEOUT_MS = 30_000

@@ -22,7 +22,7 @@ from procs import Proc, migrate
 from wire import PULL, soap
 
 from conftest import PDF, free_port
-from gateway.client import AgencyClient, Attachment, ClientError, OutgoingLetter
+from gateway.adapters.esaraban import AgencyClient, Attachment, ClientError, OutgoingLetter
 
 pytestmark = pytest.mark.acceptance
 FAST = ("[delivery]\nretry_first_seconds = 0.2\nretry_max_seconds = 2\ntimeout_seconds = 5\n"
@@ -330,8 +330,11 @@ def test_a_resent_duplicate_gets_the_byte_identical_original_receipt(cluster):
     import requests
     from lxml import etree
 
-    from gateway import envelope, nodemsg, ns, pki, signing
-    from gateway.nodemsg import NodeMessage
+    from gateway.core.xml import envelope
+    from gateway.core.network import nodemsg
+    from gateway.core import ns
+    from gateway.core.trust import pki, signing
+    from gateway.core.network.nodemsg import NodeMessage
 
     cluster.serve("moe-hub", "moe-hub", cluster.configure("moe-hub"))
     cluster.serve("moe-r15", "moe-r15", cluster.configure("moe-r15"))

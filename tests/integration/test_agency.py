@@ -11,7 +11,7 @@ import pytest
 from wire import PULL, call, delete_request, notifier_request, reference, send_request, soap
 
 from conftest import CENTRAL, CHIANGMAI, KHONKAEN, REGION1
-from gateway import ns
+from gateway.core import ns
 
 LID = "ศธ 0210/1234"
 

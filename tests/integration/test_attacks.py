@@ -1,7 +1,7 @@
 """The signature and XML attack corpus (issue 3; DESIGN section 6), on SQLite and PostgreSQL.
 
 Every attack starts from a letter CLIENT-SIGNED with the sender's real key
-(CENTRAL 2000100000 to CHIANGMAI 2000350000, gateway.signing.sign_letter with
+(CENTRAL 2000100000 to CHIANGMAI 2000350000, gateway.core.trust.signing.sign_letter with
 data_dir/pki/orgs/2000100000.key), tampers with it as the attack requires and
 sends it through the agency interface. Each test asserts:
 
@@ -15,7 +15,7 @@ size (1003) -> hardened parse (1001/1002/1007) -> envelope shape and duplicate
 IDs (1004) -> XSD (1006) -> signature policy/shape (4003) -> signature value and
 digest (4002) -> pinned trust (4004) -> replay (4005). Where an attack is stopped by
 an earlier layer (the envelope's duplicate-ID check, the XSD), the test also
-hands the tampered rsm:GovernmentDocument straight to gateway.signing.verify_letter
+hands the tampered rsm:GovernmentDocument straight to gateway.core.trust.signing.verify_letter
 to show the signature layer refuses it on its own (defence in depth).
 
 Corpus (documented code, test; each test's docstring describes its attack):
@@ -95,10 +95,13 @@ from lxml import etree
 from wire import PULL, Reply, call, delete_request, notifier_request, reference, soap
 
 from conftest import CENTRAL, CHIANGMAI, KHONKAEN, unique_letter_id
-from gateway import app, ns, signing, xmlsafe
-from gateway.directory import Directory
-from gateway.errors import RemoteError
-from gateway.trust import hash_password
+from gateway.runtime import wiring as app
+from gateway.core import ns
+from gateway.core.trust import signing
+from gateway.core.xml import safe as xmlsafe
+from gateway.core.network.directory import Directory
+from gateway.core.errors import RemoteError
+from gateway.core.trust.keyring import hash_password
 
 DATE = "2026-11-26"
 ATTACKER_NS = "urn:attacker"

@@ -8,7 +8,8 @@ import pytest
 from wire import PULL, call, letter, notifier_request, send_request, soap
 
 from conftest import CENTRAL, CHIANGMAI
-from gateway import app, xmlsafe
+from gateway.runtime import wiring as app
+from gateway.core.xml import safe as xmlsafe
 
 
 def counts(node):

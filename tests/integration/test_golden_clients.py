@@ -30,8 +30,8 @@ from lxml import etree
 
 from conftest import CENTRAL, CHIANGMAI, PDF, PDF_B64
 
-from gateway import ns
-from gateway.clock import BANGKOK
+from gateway.core import ns
+from gateway.core.time import BANGKOK
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "golden"
 RESPONSES = GOLDEN / "responses"

@@ -18,11 +18,12 @@ from lxml import etree
 from zeep.plugins import HistoryPlugin
 
 from conftest import CENTRAL, CHIANGMAI, KHONKAEN, PDF, unique_letter_id
-from gateway import codelists, ns
-from gateway.client import Attachment, OutgoingLetter, letter_xml
-from gateway.clock import wire_time
-from gateway.directory import DEMO_ORGANIZATIONS
-from gateway.envelope import OPERATIONS
+from gateway.core.letters import codelists
+from gateway.core import ns
+from gateway.adapters.esaraban import Attachment, OutgoingLetter, letter_xml
+from gateway.core.time import wire_time
+from gateway.core.network.directory import DEMO_ORGANIZATIONS
+from gateway.core.xml.envelope import OPERATIONS
 
 WSDL_NS = "urn:th:gov:egif:ecms:agency:wsdl"
 SOAP11_BINDING = f"{{{WSDL_NS}}}ECMSAgencySoap11Binding"

@@ -17,10 +17,15 @@ from network import CENTRAL, CHIANGMAI, OCSC, REGION15, make_pki, node_config
 from wire import PULL, call, delete_request, notifier_request, reference, send_request, soap
 
 from conftest import LiveServer, free_port
-from gateway import app, envelope, nodemsg, ns, signing
-from gateway.clock import FakeClock
-from gateway.nodemsg import NodeMessage
-from gateway.trust import Keyring
+from gateway.runtime import directory_sync
+from gateway.runtime import wiring as app
+from gateway.core.xml import envelope
+from gateway.core.network import nodemsg
+from gateway.core import ns
+from gateway.core.trust import signing
+from gateway.testing.clock import FakeClock
+from gateway.core.network.nodemsg import NodeMessage
+from gateway.core.trust.keyring import Keyring
 
 NODES = ("moe-hub", "moe-r15", "ocsc")
 
@@ -295,7 +300,7 @@ def test_directory_snapshot_from_the_hub_is_verified_and_used(network, net_pki, 
         authority_node="moe-hub", authority_url=hub.config.node_url,
         authority_certificate=net_pki.path("nodes/moe-hub.pem"))
     assert bare.directory.get(CHIANGMAI) is None
-    snap = app.sync_directory(bare, network.clock)
+    snap = directory_sync.sync_directory(bare, network.clock)
     assert snap.authority == "moe-hub" and {o.id for o in snap.organizations} >= {CENTRAL, CHIANGMAI, OCSC}
     merged = app.build(bare, store=agency.store, clock=network.clock, migrate=False)
     chiangmai = merged.config.directory.get(CHIANGMAI)
@@ -309,10 +314,10 @@ def test_directory_snapshot_from_the_hub_is_verified_and_used(network, net_pki, 
 
     # the same serial again is not newer; a tampered snapshot does not verify
     with pytest.raises(Exception, match="not newer"):
-        app.sync_directory(bare, network.clock)
-    path = app.snapshot_path(bare)
+        directory_sync.sync_directory(bare, network.clock)
+    path = directory_sync.snapshot_path(bare)
     path.write_bytes(path.read_bytes().replace("เชียงใหม่".encode(), "เชียงราย".encode()))
-    from gateway.errors import ConfigError
+    from gateway.core.errors import ConfigError
     with pytest.raises(ConfigError, match="does not verify"):
         app.build(bare, store=agency.store, clock=network.clock, migrate=False)
 

@@ -37,10 +37,13 @@ from lxml import etree
 from wire import PULL, call, letter, soap
 
 from conftest import CENTRAL, CHIANGMAI, unique_letter_id
-from gateway import app, config, ns, pki, signing
-from gateway.clock import FakeClock
-from gateway.directory import DEMO_ORGANIZATIONS
-from gateway.errors import ErrorCode, RemoteError
+from gateway.runtime import wiring as app
+from gateway import config
+from gateway.core import ns
+from gateway.core.trust import pki, signing
+from gateway.testing.clock import FakeClock
+from gateway.core.network.directory import DEMO_ORGANIZATIONS
+from gateway.core.errors import ErrorCode, RemoteError
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "fixtures" / "signatures"
 DEBIAN_PACKAGE = "xmlsec1"

@@ -1,7 +1,7 @@
 """A letter crosses one node over real HTTP, on both stores."""
 from conftest import CENTRAL, CHIANGMAI, PDF
 
-from gateway.client import AgencyClient, Attachment, OutgoingLetter
+from gateway.adapters.esaraban import AgencyClient, Attachment, OutgoingLetter
 
 
 def test_send_pull_delete_over_http(live):

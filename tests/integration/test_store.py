@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from gateway.errors import ConflictError
-from gateway.state import Delivery, Event, LetterState
+from gateway.core.errors import ConflictError
+from gateway.core.state import Delivery, Event, LetterState
 
 NOW = dt.datetime(2026, 11, 26, 2, 0, tzinfo=dt.timezone.utc)
 

@@ -8,11 +8,11 @@ import requests
 from wire import PULL, call, send_request
 
 from conftest import CENTRAL, CHIANGMAI, KHONKAEN, LiveServer, free_port, live_config
-from gateway import app
-from gateway.client import AgencyClient, ClientError
-from gateway.directory import Directory
-from gateway.errors import ConfigError
-from gateway.trust import hash_password
+from gateway.runtime import wiring as app
+from gateway.adapters.esaraban import AgencyClient, ClientError
+from gateway.core.network.directory import Directory
+from gateway.core.errors import ConfigError
+from gateway.core.trust.keyring import hash_password
 
 PASSWORD = "รหัสผ่านยาวพอสมควร-2569"
 

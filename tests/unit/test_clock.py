@@ -1,7 +1,9 @@
 """Time as users see it (Buddhist Era, Bangkok) and as the wire carries it."""
 import datetime as dt
 
-from gateway import clock
+from gateway.core import time as clock
+from gateway.adapters.clock import new_process_id
+from gateway.testing.clock import FakeClock
 
 UTC = dt.timezone.utc
 
@@ -19,11 +21,11 @@ def test_wire_time_is_bangkok_with_offset():
 
 
 def test_fake_clock_moves_only_when_told():
-    c = clock.FakeClock()
+    c = FakeClock()
     start = c.now()
     assert c.now() == start
     assert c.advance(dt.timedelta(days=5)) - start == dt.timedelta(days=5)
 
 
 def test_process_ids_are_unique():
-    assert len({clock.new_process_id() for _ in range(1000)}) == 1000
+    assert len({new_process_id() for _ in range(1000)}) == 1000

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway import config
-from gateway.errors import ConfigError
+from gateway.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "gateway.example.toml"

@@ -9,16 +9,20 @@ from lxml import etree
 from spyne import AnyXml
 from spyne.model.complex import ComplexModelBase
 
-from gateway import contract, envelope, letter, ns, service
-from gateway.errors import ErrorCode
+from gateway.core.xml import contract, envelope
+from gateway.core.letters import letter
+from gateway.core import ns
+from gateway.adapters.soap import service
+from gateway.core.errors import ErrorCode
 
 XS = "{http://www.w3.org/2001/XMLSchema}"
 WSDL = "{http://schemas.xmlsoap.org/wsdl/}"
 ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS = ROOT / "gateway" / "core" / "xml" / "schemas"
 
 
 def _xsd(name: str) -> etree._Element:
-    return etree.parse(str(ROOT / "xsd" / name)).getroot()
+    return etree.parse(str(SCHEMAS / "xsd" / name)).getroot()
 
 
 AGENCY = _xsd("AgencyInterface.xsd")
@@ -88,7 +92,7 @@ def spyne_fields(model) -> list:
 
 
 def _wsdl_operations() -> dict[str, tuple[str, str]]:
-    doc = etree.parse(str(ROOT / "wsdl" / "ecms-agency.wsdl")).getroot()
+    doc = etree.parse(str(SCHEMAS / "wsdl" / "ecms-agency.wsdl")).getroot()
     messages = {m.get("name"): m.find(f"{WSDL}part").get("element") for m in doc.iter(f"{WSDL}message")}
     port_type = doc.find(f"{WSDL}portType")
     ops = {}
@@ -144,7 +148,7 @@ def test_xsd_compiles_and_validates_a_golden_letter():
 
 
 def test_served_wsdl_differs_only_in_address_and_schema_locations():
-    committed = (ROOT / "wsdl" / "ecms-agency.wsdl").read_text(encoding="utf-8")
+    committed = (SCHEMAS / "wsdl" / "ecms-agency.wsdl").read_text(encoding="utf-8")
     served = contract.served_wsdl(contract.AGENCY_WSDL, "https://node.example/ecms-ws01/service2/2000100000").decode()
     normalise = lambda t: re.sub(r'location="[^"]*"', 'location=""', re.sub(r'schemaLocation="[^"]*"', "", t))
     assert normalise(served) == normalise(committed)
@@ -161,7 +165,7 @@ def test_readme_lists_every_error_code_with_its_meaning():
 
 
 def test_readme_lists_every_process_status():
-    from gateway.state import ProcessStatus
+    from gateway.core.state import ProcessStatus
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for status in ProcessStatus:
         assert f"| `{status.value}` |" in readme

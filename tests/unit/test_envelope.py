@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from gateway import envelope, ns, xmlsafe
-from gateway.errors import ErrorCode, RemoteError
+from gateway.core.xml import envelope, safe as xmlsafe
+from gateway.core import ns
+from gateway.core.errors import ErrorCode, RemoteError
 
 VB = (b'<?xml version="1.0" encoding="UTF-8" standalone="no"?><SOAP-ENV:Envelope '
       b'xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"><SOAP-ENV:Header><wsa:MessageID '

@@ -5,9 +5,10 @@ import pytest
 from lxml import etree
 from wire import letter as letter_xml
 
-from gateway import letter, ns
-from gateway.errors import RemoteError
-from gateway.state import Event
+from gateway.core.letters import letter
+from gateway.core import ns
+from gateway.core.errors import RemoteError
+from gateway.core.state import Event
 
 
 def doc(**kw) -> etree._Element:

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from gateway.retry import RetryPolicy
+from gateway.core.network.retry import RetryPolicy
 
 T0 = dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc)
 POLICY = RetryPolicy(window=dt.timedelta(days=5), first=dt.timedelta(seconds=2), maximum=dt.timedelta(minutes=30))

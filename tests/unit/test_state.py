@@ -5,8 +5,8 @@ import itertools
 
 import pytest
 
-from gateway.errors import RemoteError
-from gateway.state import (ACTOR, TRANSITIONS, Actor, Delivery, Event, LetterState, ProcessStatus, next_state,
+from gateway.core.errors import RemoteError
+from gateway.core.state import (ACTOR, TRANSITIONS, Actor, Delivery, Event, LetterState, ProcessStatus, next_state,
                            process_status)
 
 S, E = LetterState, Event

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import xmlsafe
-from gateway.errors import RemoteError
+from gateway.core.xml import safe as xmlsafe
+from gateway.core.errors import RemoteError
 
 OK = '<a xmlns:ram="urn:th:gov:egif:data:standard:ReusableAggregateBusinessInformationEntity:1"><b>ก</b></a>'.encode()
 

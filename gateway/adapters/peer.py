@@ -1,0 +1,114 @@
+"""The zeep adapter to other nodes: push one NodeMessage, get its receipt.
+
+The client is built once from the committed wsdl/ecms-node.wsdl (never fetched
+from a peer). Errors are translated once, here, into :class:`DeliveryError`
+saying whether trying again can help (DESIGN section 4): network errors,
+timeouts, HTTP 5xx and server faults are retried; a definite refusal (a client
+fault: bad signature, unknown receiver, schema) is not.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from copy import deepcopy
+
+import requests
+import zeep
+import zeep.exceptions
+from lxml import etree
+from zeep.transports import Transport
+
+from gateway.core.xml import contract
+from gateway.core.errors import DeliveryError
+
+BINDING = "{urn:th:gov:egif:ecms:node:wsdl}ECMSNodeSoap11Binding"
+
+
+# The adapter's name for the port's error (DESIGN section 4's retry rule lives in DeliveryError).
+PeerDeliveryError = DeliveryError
+
+
+class PinnedTransport(Transport):
+    """zeep's transport, with our TLS settings on every request.
+
+    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment
+    override a session's ``verify``; peers must be verified against our trust
+    anchors only (DESIGN section 6), so ``verify`` and ``cert`` are passed
+    explicitly, which the environment cannot override.
+    """
+
+    def post(self, address, message, headers):
+        return self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
+                                 verify=self.session.verify, cert=self.session.cert)
+
+    def _load_remote_data(self, url):  # never used (the WSDL is local); pinned all the same
+        response = self.session.get(url, timeout=self.load_timeout, verify=self.session.verify,
+                                    cert=self.session.cert)
+        response.raise_for_status()
+        return response.content
+
+
+class PeerClient:
+    """Pushes node messages to peers over HTTP(S), verifying their TLS against our trust anchors."""
+
+    def __init__(self, *, timeout: dt.timedelta, verify: bool | str = True,
+                 client_cert: tuple[str, str] | None = None) -> None:
+        session = requests.Session()
+        session.verify = verify
+        if client_cert:
+            session.cert = client_cert
+        seconds = timeout.total_seconds()
+        self._transport = PinnedTransport(session=session, timeout=seconds, operation_timeout=seconds)
+        self._client = zeep.Client(str(contract.wsdl_path(contract.NODE_WSDL)), transport=self._transport)
+        self._services: dict[str, object] = {}
+
+    def _service(self, url: str):
+        service = self._services.get(url)
+        if service is None:
+            service = self._services[url] = self._client.create_service(BINDING, url)
+        return service
+
+    def deliver(self, url: str, message: etree._Element) -> etree._Element:
+        """Push one signed NodeMessage; the NodeReceipt element (unverified) or PeerDeliveryError."""
+        try:
+            receipt = self._service(url).Deliver(_value_1=message)
+        except zeep.exceptions.Fault as fault:
+            code, text = _error_detail(fault)
+            # 5xxx: the peer could not store it now; anything else is a definite refusal.
+            raise PeerDeliveryError(f"{code} {text or fault.message}".strip(), retryable=code.startswith("5") or not code,
+                                    code=code) from fault
+        except zeep.exceptions.TransportError as exc:
+            retry = exc.status_code >= 500 or exc.status_code in (408, 429)
+            raise PeerDeliveryError(f"HTTP {exc.status_code} from {url}", retryable=retry) from exc
+        except requests.exceptions.SSLError as exc:  # a subclass of ConnectionError: first
+            raise PeerDeliveryError(f"TLS with {url} failed: {exc}", retryable=True) from exc
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise PeerDeliveryError(f"cannot reach {url}: {type(exc).__name__}", retryable=True) from exc
+        except (zeep.exceptions.Error, etree.XMLSyntaxError) as exc:
+            raise PeerDeliveryError(f"unreadable answer from {url}: {exc}", retryable=True) from exc
+        if not isinstance(receipt, etree._Element):
+            raise PeerDeliveryError(f"no NodeReceipt in the answer of {url}", retryable=True)
+        return deepcopy(receipt)
+
+
+    def directory_snapshot(self, url: str) -> bytes:
+        """The DirectorySnapshot document of an authority node (unverified bytes)."""
+        try:
+            snapshot = self._service(url).DirectorySnapshot()
+        except zeep.exceptions.Fault as fault:
+            code, text = _error_detail(fault)
+            raise PeerDeliveryError(f"{code} {text or fault.message}".strip(), retryable=False, code=code) from fault
+        except (zeep.exceptions.Error, requests.RequestException) as exc:
+            raise PeerDeliveryError(f"cannot fetch the snapshot from {url}: {exc}", retryable=True) from exc
+        if not isinstance(snapshot, etree._Element):
+            raise PeerDeliveryError(f"no DirectorySnapshot in the answer of {url}", retryable=True)
+        return etree.tostring(snapshot, encoding="utf-8")
+
+
+def _error_detail(fault: zeep.exceptions.Fault) -> tuple[str, str]:
+    detail = fault.detail
+    if detail is None:
+        return "", ""
+    found = detail.find(".//ErrorDetail")
+    if found is None:
+        return "", ""
+    return (found.findtext("ErrorCode") or "").strip(), (found.findtext("ErrorDescription") or "").strip()

@@ -1,0 +1,106 @@
+"""What the store keeps, as frozen rows the core can reason about (no I/O here)."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from gateway.core.state import Delivery, Event, LetterState
+
+
+@dataclass(frozen=True, kw_only=True)
+class LetterRow:
+    id: int
+    process_id: str
+    sender_org: str
+    receiver_org: str
+    letter_no: str
+    corr_date: str
+    subject: str
+    secret_code: str
+    speed_code: str
+    digest: str
+    signed: bool
+    state: LetterState
+    delivery: Delivery
+    accept_id: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    pulled_at: dt.datetime | None
+    # what verifying its signature established (issue 3)
+    signed_by: str = ""             # "client" (arrived signed) or "node" (signed here on the sender's behalf)
+    signer: str = ""
+    signer_org: str = ""
+    certificate_sha256: str = ""
+    signature_method: str = ""
+    digest_method: str = ""
+    c14n_method: str = ""
+    signature_policy: str = ""
+    signature_digest: str = ""
+    verified_at: dt.datetime | None = None
+    path: str = "[]"                 # JSON list of the hops it took to reach this node
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoticeRow:
+    id: int
+    process_id: str
+    letter_id: int
+    kind: Event
+    accept_id: str
+    from_org: str
+    to_org: str
+    payload: bytes
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueRow:
+    id: int
+    org: str
+    process_id: str
+    item_kind: str          # "letter" or "notice"
+    letter_id: int
+    notice_id: int | None
+    created_at: dt.datetime
+    visible_at: dt.datetime
+    pulled_at: dt.datetime | None
+    pull_count: int
+    deleted_at: dt.datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboxRow:
+    """One item waiting to be pushed to (or pushed to) a neighbour node."""
+
+    id: int
+    message_id: str
+    kind: str
+    process_id: str
+    letter_process_id: str
+    sender_org: str
+    receiver_org: str
+    next_node: str
+    path: str
+    payload: bytes
+    state: str                  # pending, delivered, failed
+    attempts: int
+    created_at: dt.datetime
+    next_attempt_at: dt.datetime
+    deadline_at: dt.datetime
+    lease_until: dt.datetime
+    lease_token: str
+    last_error: str
+    receipt: bytes | None
+    receipt_at: dt.datetime | None
+    delivered_late: bool
+    finished_at: dt.datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceivedRow:
+    sender_node: str
+    message_id: str
+    process_id: str
+    payload_digest: str
+    receipt: bytes
+    received_at: dt.datetime

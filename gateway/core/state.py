@@ -1,0 +1,130 @@
+"""The letter lifecycle: one transition table (STYLE 2).
+
+Theory of operation
+-------------------
+A letter is SENT when its sender's node stores it. From then on only
+notifiers and the sender's withdrawal move it, and only along the rows of
+:data:`TRANSITIONS`. Who may make a move is :data:`ACTOR` of its event: the
+receiving organisation sends receive / accept / reject / invalid notifiers
+(3.2.2 - 3.2.5); the sending organisation disputes a receive number (3.2.6)
+and withdraws a rejected or invalid letter so it can send it again (3.2.13).
+
+The regulation (ระเบียบสำนักนายกฯ ว่าด้วยงานสารบรรณ ฉบับที่ 4 พ.ศ. 2564) asks the
+receiver to acknowledge every receipt; clients do so with a Receive notifier
+right after storing and an Accept notifier when a clerk registers the letter,
+but some skip the Receive notifier, hence SENT -> ACCEPTED.
+
+Who sends each event is :data:`ACTOR`. Anything not in the table raises ILLEGAL_TRANSITION and changes nothing; the
+store applies a move as compare-and-set on the expected state.
+"""
+from __future__ import annotations
+
+import enum
+from types import MappingProxyType
+
+from gateway.core.errors import ErrorCode, RemoteError
+
+
+class LetterState(str, enum.Enum):
+    SENT = "sent"
+    RECEIVED = "received"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    INVALID = "invalid"
+    DISPUTED = "disputed"        # the sender disputed the receive number (AcceptID)
+    WITHDRAWN = "withdrawn"
+
+
+class Event(str, enum.Enum):
+    RECEIVE = "receive"              # ReceiveLetterNotifier      3.2.2
+    ACCEPT = "accept"                # AcceptLetterNotifier       3.2.3
+    REJECT = "reject"                # RejectLetterNotifier       3.2.4
+    INVALID = "invalid"              # InvalidLetterNotifier      3.2.5
+    DISPUTE = "invalid_accept_id"    # InvalidAcceptIDNotifier    3.2.6
+    WITHDRAW = "withdraw"            # CorrespondenceDeleteGovernmentDocumentRequest 3.2.13
+
+
+class Actor(str, enum.Enum):
+    SENDER = "sender"
+    RECEIVER = "receiver"
+
+
+S, E = LetterState, Event
+
+# (state, event) -> new state. Who may cause an event is ACTOR[event], below.
+TRANSITIONS = MappingProxyType({
+    (S.SENT, E.RECEIVE): S.RECEIVED,
+    (S.SENT, E.ACCEPT): S.ACCEPTED,
+    (S.RECEIVED, E.ACCEPT): S.ACCEPTED,
+    (S.SENT, E.REJECT): S.REJECTED,
+    (S.RECEIVED, E.REJECT): S.REJECTED,
+    (S.SENT, E.INVALID): S.INVALID,
+    (S.RECEIVED, E.INVALID): S.INVALID,
+    (S.ACCEPTED, E.DISPUTE): S.DISPUTED,
+    (S.DISPUTED, E.ACCEPT): S.ACCEPTED,      # re-accepted with a corrected number
+    (S.REJECTED, E.WITHDRAW): S.WITHDRAWN,
+    (S.INVALID, E.WITHDRAW): S.WITHDRAWN,
+})
+
+# Which side sends each event; used to find the letter a notifier refers to.
+ACTOR = MappingProxyType({
+    E.RECEIVE: Actor.RECEIVER, E.ACCEPT: Actor.RECEIVER, E.REJECT: Actor.RECEIVER,
+    E.INVALID: Actor.RECEIVER, E.DISPUTE: Actor.SENDER, E.WITHDRAW: Actor.SENDER,
+})
+
+
+def next_state(state: LetterState, event: Event) -> LetterState:
+    """The state after ``event``, or ILLEGAL_TRANSITION naming both."""
+    new = TRANSITIONS.get((state, event))
+    if new is None:
+        raise RemoteError(ErrorCode.ILLEGAL_TRANSITION,
+                          f"a letter that is {state.value} cannot take '{event.value}'")
+    return new
+
+
+def allowed(state: LetterState, event: Event) -> bool:
+    return (state, event) in TRANSITIONS
+
+
+class ProcessStatus(str, enum.Enum):
+    """What OutboundStatusRequest reports for a sent letter (documented in the README and XSD)."""
+
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    PULLED = "PULLED"
+    RECEIVED = "RECEIVED"
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+    INVALID = "INVALID"
+    ACCEPT_ID_DISPUTED = "ACCEPT_ID_DISPUTED"
+    WITHDRAWN = "WITHDRAWN"
+    FAILED = "FAILED"
+
+
+class Delivery(str, enum.Enum):
+    """Where the letter is on its way to the receiver's node."""
+
+    PENDING = "pending"        # in our outbox
+    DELIVERED = "delivered"    # in the receiver's queue (here, or acknowledged by its node)
+    FAILED = "failed"          # the retry window ran out
+
+
+_STATUS_OF_STATE = MappingProxyType({
+    S.RECEIVED: ProcessStatus.RECEIVED,
+    S.ACCEPTED: ProcessStatus.ACCEPTED,
+    S.REJECTED: ProcessStatus.REJECTED,
+    S.INVALID: ProcessStatus.INVALID,
+    S.DISPUTED: ProcessStatus.ACCEPT_ID_DISPUTED,
+    S.WITHDRAWN: ProcessStatus.WITHDRAWN,
+})
+
+
+def process_status(state: LetterState, delivery: Delivery, pulled: bool) -> ProcessStatus:
+    """The sender-visible status of a letter."""
+    if state is not S.SENT:
+        return _STATUS_OF_STATE[state]
+    if delivery is Delivery.FAILED:
+        return ProcessStatus.FAILED
+    if delivery is Delivery.PENDING:
+        return ProcessStatus.PENDING
+    return ProcessStatus.PULLED if pulled else ProcessStatus.DELIVERED

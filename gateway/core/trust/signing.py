@@ -1,0 +1,411 @@
+"""XML-DSig on letters: sign on behalf of a hosted organisation, verify under a frozen policy.
+
+Theory of operation
+-------------------
+A letter's signature lives at ``rsm:GovernmentDocument/ram:GovernmentSignature/
+ds:Signature`` and covers ``ram:CorrespondenceLetter`` through one Reference,
+``URI="#Letter"`` (DESIGN section 3). Verification refuses any other shape
+before it computes a digest: one CorrespondenceLetter, one Signature, in that
+place, one Reference to it, only the transforms we know, no comments inside the
+signed letter, algorithms from the :class:`VerifyPolicy`. Trust is pinned: the
+caller passes the certificates that may sign for the claimed sender (its
+directory certificate, its node's), and the signature must verify with one of
+them. signxml's default trust (a public CA bundle) is never consulted. The
+letter facts the node acts on are then read from what was signed.
+
+Legacy signatures from deployed clients (rsa-sha1, SHA-1 digests, inclusive
+c14n with comments, a bare ``RSAKeyValue``) are accepted only when the policy's
+legacy switch is on, and then the key must be the directory's.
+
+Pure: keys, certificates and ``now`` come in as arguments.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+from copy import deepcopy
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from lxml import etree
+from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLSigner, XMLVerifier
+from signxml.algorithms import CanonicalizationMethod, SignatureConstructionMethod
+from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature
+
+from gateway.core import ns
+from gateway.core.trust import pki
+from gateway.core.errors import ErrorCode, LocalError, RemoteError
+
+LETTER_REF = "#Letter"
+ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+EXC_C14N_COMMENTS = "http://www.w3.org/2001/10/xml-exc-c14n#WithComments"
+C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+C14N_COMMENTS = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments"
+C14N11 = "http://www.w3.org/2006/12/xml-c14n11"
+
+MODERN_SIGNATURE_METHODS = frozenset({
+    SignatureMethod.RSA_SHA256, SignatureMethod.RSA_SHA384, SignatureMethod.RSA_SHA512,
+    SignatureMethod.ECDSA_SHA256, SignatureMethod.ECDSA_SHA384, SignatureMethod.ECDSA_SHA512,
+})
+MODERN_DIGESTS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512})
+MODERN_C14N = frozenset({EXC_C14N, C14N, C14N11})
+LEGACY_SIGNATURE_METHODS = frozenset({SignatureMethod.RSA_SHA1})
+LEGACY_DIGESTS = frozenset({DigestAlgorithm.SHA1})
+LEGACY_C14N = frozenset({C14N_COMMENTS, EXC_C14N_COMMENTS})
+
+_GOV_SIG = ns.ram("GovernmentSignature")
+_LETTER = ns.ram("CorrespondenceLetter")
+_SIGNATURE = ns.ds("Signature")
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyPolicy:
+    """What a node accepts as a letter signature. Frozen; built once from the configuration."""
+
+    signature_methods: frozenset = MODERN_SIGNATURE_METHODS
+    digest_methods: frozenset = MODERN_DIGESTS
+    c14n_methods: frozenset[str] = MODERN_C14N
+    allow_key_value: bool = False      # a bare RSAKeyValue instead of the certificate (legacy)
+
+    @classmethod
+    def modern(cls) -> "VerifyPolicy":
+        return cls()
+
+    @classmethod
+    def with_legacy(cls) -> "VerifyPolicy":
+        """The named legacy switch: SHA-1, c14n with comments and RSAKeyValue as deployed clients sign."""
+        return cls(signature_methods=MODERN_SIGNATURE_METHODS | LEGACY_SIGNATURE_METHODS,
+                   digest_methods=MODERN_DIGESTS | LEGACY_DIGESTS, c14n_methods=MODERN_C14N | LEGACY_C14N,
+                   allow_key_value=True)
+
+    @property
+    def name(self) -> str:
+        return "legacy" if self.allow_key_value else "modern"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Signer:
+    """A hosted organisation's (or its node's) signing key, loaded once per process."""
+
+    org_id: str
+    key: pki.PrivateKey
+    certificate: x509.Certificate
+    given_name: str = ""
+    family_name: str = ""
+    title: str = ""
+
+    @property
+    def method(self) -> SignatureMethod:
+        return SignatureMethod.ECDSA_SHA256 if isinstance(self.key, ec.EllipticCurvePrivateKey) \
+            else SignatureMethod.RSA_SHA256
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verified:
+    """What verification established; stored with the letter and shown to operators."""
+
+    signer: str                   # the certificate's subject, RFC 4514
+    signer_org: str               # the OrganizationID its subject names ('' for a node certificate)
+    certificate_sha256: str
+    signature_method: str
+    digest_method: str
+    c14n_method: str
+    policy: str
+    signature_digest: str         # SHA-256 of SignatureValue: the same signature seen twice is a replay
+    verified_at: dt.datetime
+    key_value_only: bool = False
+    signed_letter: etree._Element | None = field(default=None, compare=False, repr=False)
+
+
+def subject_name(cert: x509.Certificate) -> str:
+    """The subject as RFC 4514 text, with serialNumber spelled out (cryptography writes 2.5.4.5)."""
+    return cert.subject.rfc4514_string({NameOID.SERIAL_NUMBER: "serialNumber"})
+
+
+def _refuse(code: ErrorCode, detail: str) -> RemoteError:
+    return RemoteError(code, detail)
+
+
+# --------------------------------------------------------------------- signing
+
+def sign_letter(document: etree._Element, signer: Signer) -> etree._Element:
+    """Return a copy of an unsigned ``rsm:GovernmentDocument`` with its GovernmentSignature.
+
+    Enveloped signature over ``#Letter``, exclusive c14n, RSA- or ECDSA-SHA256,
+    the certificate in X509Data (with X509SubjectName, which one client family
+    reads). The SignerParty names the person of the letter's SenderParty, or
+    is kept as the client sent it in a GovernmentSignature without ds:Signature.
+    """
+
+    doc = deepcopy(document)
+    kept = doc.find(_GOV_SIG)
+    for old in doc.findall(_GOV_SIG):
+        doc.remove(old)
+    gov = etree.SubElement(doc, _GOV_SIG)
+    etree.SubElement(gov, ns.ram("TypeCode")).text = "DSIG"
+    client_party = kept.find(ns.ram("SignerParty")) if kept is not None else None
+    if client_party is not None:
+        # The client named the person who signed (one family sends TypeCode and
+        # SignerParty only): keep that, add the signature.
+        gov.append(deepcopy(client_party))
+    else:
+        sender = doc.find(f"{_LETTER}/{ns.ram('SenderParty')}")
+
+        def sender_text(local: str) -> str:
+            return (sender.findtext(ns.ram(local)) or "").strip() if sender is not None else ""
+
+        party = etree.SubElement(gov, ns.ram("SignerParty"))
+        etree.SubElement(party, ns.ram("GivenName")).text = sender_text("GivenName") or signer.given_name
+        etree.SubElement(party, ns.ram("FamilyName")).text = sender_text("FamilyName") or signer.family_name
+        etree.SubElement(party, ns.ram("Title")).text = sender_text("JobTitle") or signer.title
+        etree.SubElement(party, ns.ram("MinistryCode")).text = signer.org_id[:2]
+        etree.SubElement(party, ns.ram("DepartmentCode")).text = signer.org_id
+    etree.SubElement(gov, _SIGNATURE, Id="placeholder", nsmap={"ds": ns.DS})
+    xml_signer = XMLSigner(method=SignatureConstructionMethod.enveloped, signature_algorithm=signer.method,
+                           digest_algorithm=DigestAlgorithm.SHA256,
+                           c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
+    try:
+        signed = xml_signer.sign(doc, key=signer.key, cert=[signer.certificate], reference_uri=LETTER_REF,
+                                 id_attribute="ID")
+    except Exception as exc:  # signxml raises plain exceptions for key/cert mismatches: our config
+        raise LocalError(f"cannot sign for {signer.org_id}: {exc}") from exc
+    x509_data = signed.find(f"{_GOV_SIG}/{_SIGNATURE}/{ns.ds('KeyInfo')}/{ns.ds('X509Data')}")
+    subject = etree.Element(ns.ds("X509SubjectName"))
+    subject.text = subject_name(signer.certificate)
+    x509_data.insert(0, subject)  # KeyInfo is not signed; the schema puts the name before the certificate
+    return signed
+
+
+# ---------------------------------------------------------------- verification
+
+def signature_element(document: etree._Element) -> etree._Element | None:
+    """The one ds:Signature of a letter, or None when unsigned; refuses extra or misplaced ones."""
+    signatures = list(document.iter(_SIGNATURE))
+    if not signatures:
+        return None
+    if len(signatures) > 1:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, f"{len(signatures)} ds:Signature elements; a letter carries one")
+    sig = signatures[0]
+    parent = sig.getparent()
+    if parent is None or parent.tag != _GOV_SIG or parent.getparent() is not document:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY,
+                      "ds:Signature must be in rsm:GovernmentDocument/ram:GovernmentSignature")
+    return sig
+
+
+def check_shape(document: etree._Element, policy: VerifyPolicy) -> etree._Element:
+    """Refuse every shape but the one we sign, before any digest is computed. Returns the Signature."""
+    letters = document.findall(_LETTER)
+    if len(letters) != 1 or document.find(f".//{_LETTER}") is not letters[0] or len(document.findall(f".//{_LETTER}")) != 1:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "exactly one ram:CorrespondenceLetter, directly in the document")
+    letter = letters[0]
+    if letter.get("ID") != "Letter":
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, 'ram:CorrespondenceLetter must carry ID="Letter"')
+    ids = [el for el in document.iter() if isinstance(el.tag, str) and
+           any(el.get(a) == "Letter" for a in ("ID", "Id", "id", "{http://www.w3.org/XML/1998/namespace}id"))]
+    if ids != [letter]:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, 'the ID "Letter" must name the CorrespondenceLetter and nothing else')
+    sig = signature_element(document)
+    if sig is None:
+        raise _refuse(ErrorCode.UNSIGNED, "the letter has no ds:Signature")
+    if any(isinstance(node, etree._Comment) for node in letter.iter()):
+        # A comment splits a text node: a reader taking .text sees less than was signed.
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "comments inside a signed letter are not accepted")
+    signed_info = sig.find(ns.ds("SignedInfo"))
+    if signed_info is None:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "ds:Signature has no ds:SignedInfo")
+    c14n = signed_info.find(ns.ds("CanonicalizationMethod"))
+    method = signed_info.find(ns.ds("SignatureMethod"))
+    if c14n is None or c14n.get("Algorithm") not in policy.c14n_methods:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY,
+                      f"canonicalization {None if c14n is None else c14n.get('Algorithm')} is not allowed")
+    allowed_methods = {m.value for m in policy.signature_methods}
+    if method is None or method.get("Algorithm") not in allowed_methods:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY,
+                      f"signature method {None if method is None else method.get('Algorithm')} is not allowed")
+    references = signed_info.findall(ns.ds("Reference"))
+    if len(references) != 1 or references[0].get("URI") != LETTER_REF:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, 'exactly one ds:Reference, URI="#Letter"')
+    reference = references[0]
+    for transform in reference.iterfind(f"{ns.ds('Transforms')}/{ns.ds('Transform')}"):
+        algorithm = transform.get("Algorithm")
+        if algorithm != ENVELOPED and algorithm not in policy.c14n_methods:
+            raise _refuse(ErrorCode.SIGNATURE_POLICY, f"transform {algorithm} is not allowed")
+        if len(transform):
+            raise _refuse(ErrorCode.SIGNATURE_POLICY, "transforms with parameters (XPath, XSLT) are not allowed")
+    digest = reference.find(ns.ds("DigestMethod"))
+    if digest is None or digest.get("Algorithm") not in {d.value for d in policy.digest_methods}:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY,
+                      f"digest {None if digest is None else digest.get('Algorithm')} is not allowed")
+    if sig.find(ns.ds("Object")) is not None:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "ds:Object is not allowed in a letter signature")
+    return sig
+
+
+def _key_info(sig: etree._Element) -> tuple[list[x509.Certificate], etree._Element | None]:
+    certs = []
+    for el in sig.iterfind(f"{ns.ds('KeyInfo')}/{ns.ds('X509Data')}/{ns.ds('X509Certificate')}"):
+        try:
+            certs.append(x509.load_der_x509_certificate(base64.b64decode("".join((el.text or "").split()))))
+        except ValueError as exc:
+            raise _refuse(ErrorCode.SIGNATURE_INVALID, f"X509Certificate is not a certificate: {exc}") from exc
+    key_value = sig.find(f"{ns.ds('KeyInfo')}/{ns.ds('KeyValue')}/{ns.ds('RSAKeyValue')}")
+    return certs, key_value
+
+
+def _int(el: etree._Element | None) -> int:
+    return int.from_bytes(base64.b64decode("".join((el.text or "").split())), "big") if el is not None else -1
+
+
+def _signxml_verify(document: etree._Element, config: SignatureConfiguration, **kwargs) -> object:
+    """signxml's verification, its exceptions translated once (STYLE 4); returns what was signed."""
+    try:
+        return XMLVerifier().verify(document, expect_config=config, **kwargs).signed_xml
+    except (InvalidDigest, InvalidSignature) as exc:
+        raise _refuse(ErrorCode.SIGNATURE_INVALID, str(exc) or type(exc).__name__) from exc
+    except InvalidCertificate as exc:
+        raise _refuse(ErrorCode.UNTRUSTED_SIGNER, str(exc)) from exc
+    except InvalidInput as exc:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, str(exc)) from exc
+
+
+def verify_letter(document: etree._Element, *, trusted: Sequence[x509.Certificate], policy: VerifyPolicy,
+                  now: dt.datetime) -> Verified:
+    """Verify a letter's signature with a pinned certificate; the facts come from what was signed.
+
+    ``trusted``: the certificates that may sign for the letter's sender (its
+    directory certificate and its node's), already checked against the
+    configured trust anchors when the directory was loaded.
+    """
+    sig = check_shape(document, policy)
+    if not trusted:
+        raise _refuse(ErrorCode.UNTRUSTED_SIGNER, "the directory has no certificate for the sender")
+    certs, key_value = _key_info(sig)
+    key_value_only = False
+    if certs:
+        if len(certs) != 1:
+            raise _refuse(ErrorCode.SIGNATURE_POLICY, "one certificate in KeyInfo")
+        offered = certs[0]
+        match = [c for c in trusted if pki.fingerprint(c) == pki.fingerprint(offered)]
+        if not match:
+            raise _refuse(ErrorCode.UNTRUSTED_SIGNER,
+                          f"certificate {offered.subject.rfc4514_string()} is not the sender's in the directory")
+        cert = match[0]
+        if key_value is not None:
+            raise _refuse(ErrorCode.SIGNATURE_POLICY, "KeyValue beside X509Data is ambiguous")
+    elif key_value is not None:
+        if not policy.allow_key_value:
+            raise _refuse(ErrorCode.SIGNATURE_POLICY, "a bare RSAKeyValue is accepted only with the legacy switch")
+        modulus, exponent = _int(key_value.find(ns.ds("Modulus"))), _int(key_value.find(ns.ds("Exponent")))
+        match = [c for c in trusted if isinstance(c.public_key(), rsa.RSAPublicKey)
+                 and c.public_key().public_numbers().n == modulus and c.public_key().public_numbers().e == exponent]
+        if not match:
+            raise _refuse(ErrorCode.UNTRUSTED_SIGNER, "the RSAKeyValue is not the sender's key in the directory")
+        cert = match[0]
+        key_value_only = True
+    else:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "KeyInfo must carry the signer's X509Certificate")
+    if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
+        raise _refuse(ErrorCode.UNTRUSTED_SIGNER, f"certificate {cert.subject.rfc4514_string()} is not valid now")
+
+    config = SignatureConfiguration(
+        require_x509=not key_value_only, location=f"./{_GOV_SIG}/", expect_references=1,
+        signature_methods=frozenset(policy.signature_methods), digest_algorithms=frozenset(policy.digest_methods),
+        ignore_ambiguous_key_info=key_value_only, verification_time=now)
+    if key_value_only:
+        # signxml then verifies with the KeyValue, which we just matched to the directory's key.
+        signed = _signxml_verify(document, config, id_attribute="ID")
+    else:
+        signed = _signxml_verify(document, config, x509_cert=cert, id_attribute="ID")
+    if not isinstance(signed, etree._Element) or signed.tag != _LETTER:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "the signature does not cover ram:CorrespondenceLetter")
+    # Use only what was signed: the letter we read must be the signed one, byte for byte in c14n.
+    if etree.tostring(signed, method="c14n", exclusive=True) != \
+            etree.tostring(document.find(_LETTER), method="c14n", exclusive=True):
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "the letter differs from what was signed")
+    value = "".join((sig.findtext(ns.ds("SignatureValue")) or "").split())
+    signed_info = sig.find(ns.ds("SignedInfo"))
+    return Verified(
+        signer=subject_name(cert), signer_org=pki.organization_of(cert),
+        certificate_sha256=pki.fingerprint(cert),
+        signature_method=signed_info.find(ns.ds("SignatureMethod")).get("Algorithm"),
+        digest_method=signed_info.find(f"{ns.ds('Reference')}/{ns.ds('DigestMethod')}").get("Algorithm"),
+        c14n_method=signed_info.find(ns.ds("CanonicalizationMethod")).get("Algorithm"),
+        policy=policy.name, signature_digest=hashlib.sha256(value.encode()).hexdigest(), verified_at=now,
+        key_value_only=key_value_only, signed_letter=signed,
+    )
+
+
+
+# ------------------------------------------------- node documents (DESIGN section 4)
+
+NODE_POLICY = VerifyPolicy(c14n_methods=frozenset({EXC_C14N}))
+
+
+def sign_document(document: etree._Element, signer: Signer) -> etree._Element:
+    """Sign a node document (NodeMessage, NodeReceipt, DirectorySnapshot) as a whole.
+
+    Enveloped signature, Reference URI="" (the whole document), exclusive c14n,
+    appended as the document's last child, certificate in X509Data.
+    """
+    xml_signer = XMLSigner(method=SignatureConstructionMethod.enveloped, signature_algorithm=signer.method,
+                           digest_algorithm=DigestAlgorithm.SHA256,
+                           c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
+    try:
+        return xml_signer.sign(document, key=signer.key, cert=[signer.certificate])
+    except Exception as exc:
+        raise LocalError(f"cannot sign node document: {exc}") from exc
+
+
+def verify_document(document: etree._Element, *, trusted: Sequence[x509.Certificate],
+                    now: dt.datetime) -> tuple[etree._Element, x509.Certificate]:
+    """Verify a node document signed by one of ``trusted``; return what was signed and the signer.
+
+    The shape is fixed before any digest is computed: one ds:Signature, the
+    document's last child, one Reference to the whole document, enveloped and
+    exclusive c14n transforms only, modern algorithms only (node-to-node is
+    ours: no legacy switch here).
+    """
+    signatures = list(document.iter(_SIGNATURE))
+    if not signatures:
+        raise _refuse(ErrorCode.UNSIGNED, f"{etree.QName(document).localname} is not signed")
+    if len(signatures) > 1 or signatures[0].getparent() is not document or document[-1] is not signatures[0]:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "one ds:Signature, the last child of the document")
+    sig = signatures[0]
+    signed_info = sig.find(ns.ds("SignedInfo"))
+    if signed_info is None:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "ds:Signature has no ds:SignedInfo")
+    references = signed_info.findall(ns.ds("Reference"))
+    if len(references) != 1 or references[0].get("URI") != "":
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, 'exactly one ds:Reference, URI="" (the whole document)')
+    for transform in references[0].iterfind(f"{ns.ds('Transforms')}/{ns.ds('Transform')}"):
+        if transform.get("Algorithm") not in (ENVELOPED, EXC_C14N) or len(transform):
+            raise _refuse(ErrorCode.SIGNATURE_POLICY, f"transform {transform.get('Algorithm')} is not allowed")
+    method = signed_info.find(ns.ds("SignatureMethod"))
+    if method is None or method.get("Algorithm") not in {m.value for m in NODE_POLICY.signature_methods}:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "signature method not allowed")
+    c14n = signed_info.find(ns.ds("CanonicalizationMethod"))
+    if c14n is None or c14n.get("Algorithm") != EXC_C14N:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "node documents use exclusive c14n")
+    certs, key_value = _key_info(sig)
+    if len(certs) != 1 or key_value is not None:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "KeyInfo must carry exactly the signer's certificate")
+    match = [c for c in trusted if pki.fingerprint(c) == pki.fingerprint(certs[0])]
+    if not match:
+        raise _refuse(ErrorCode.UNTRUSTED_SIGNER,
+                      f"{certs[0].subject.rfc4514_string()} may not sign this {etree.QName(document).localname}")
+    cert = match[0]
+    if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
+        raise _refuse(ErrorCode.UNTRUSTED_SIGNER, f"certificate {cert.subject.rfc4514_string()} is not valid now")
+    config = SignatureConfiguration(location="./", expect_references=1,
+                                    signature_methods=frozenset(NODE_POLICY.signature_methods),
+                                    digest_algorithms=frozenset(NODE_POLICY.digest_methods), verification_time=now)
+    signed = _signxml_verify(document, config, x509_cert=cert)
+    if not isinstance(signed, etree._Element) or signed.tag != document.tag:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "the signature does not cover the document")
+    return signed, cert
