@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 NODE_DIR := tests/interop/node
 
-.PHONY: run test test-fast bench venv interop-deps system-deps clean conformance
+.PHONY: run test test-fast bench venv interop-deps system-deps clean wheel-check
 
 venv: $(STAMP)
 
@@ -41,12 +41,18 @@ system-deps:
 	  else echo "install the Debian packages:$$missing" >&2; exit 1; fi; \
 	fi
 
-# The whole suite: unit, integration on SQLite and PostgreSQL (started by the tests), acceptance.
-test: venv system-deps interop-deps
+# The whole suite: unit, operations (in memory), integration on memory, SQLite and PostgreSQL
+# (started by the tests), acceptance; the wheel check first, so pytest's summary is the last line.
+test: venv system-deps interop-deps wheel-check
 	CI=$${CI:-} $(BIN)/python -m pytest -q
 
+# The wheel built from this checkout, installed in a fresh virtual environment elsewhere, serves
+# the WSDL, validates and migrates (the contract and SQL ship as package data).
+wheel-check: venv
+	$(BIN)/python tools/wheel_check.py
+
 test-fast: venv
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q tests/unit tests/operations
 
 bench: venv
 	$(BIN)/python -m bench

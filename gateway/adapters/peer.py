@@ -77,7 +77,8 @@ class PeerClient:
             raise PeerDeliveryError(f"{code} {text or fault.message}".strip(), retryable=code.startswith("5") or not code,
                                     code=code) from fault
         except zeep.exceptions.TransportError as exc:
-            retry = exc.status_code >= 500 or exc.status_code in (408, 429)
+            # 200 here means zeep could not read the answer: the peer is broken now, try again later.
+            retry = exc.status_code >= 500 or exc.status_code in (200, 408, 429)
             raise PeerDeliveryError(f"HTTP {exc.status_code} from {url}", retryable=retry) from exc
         except requests.exceptions.SSLError as exc:  # a subclass of ConnectionError: first
             raise PeerDeliveryError(f"TLS with {url} failed: {exc}", retryable=True) from exc
@@ -106,7 +107,7 @@ class PeerClient:
 
 def _error_detail(fault: zeep.exceptions.Fault) -> tuple[str, str]:
     detail = fault.detail
-    if detail is None:
+    if not isinstance(detail, etree._Element):  # None, or the bytes of a non-SOAP answer
         return "", ""
     found = detail.find(".//ErrorDetail")
     if found is None:

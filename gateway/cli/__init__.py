@@ -14,7 +14,7 @@ from gateway import __version__
 from gateway import config as configmod
 from gateway.adapters.esaraban import ClientError
 from gateway.cli.client import NOTIFIER_KINDS, cmd_ack, cmd_orgs, cmd_pull, cmd_send, cmd_status
-from gateway.cli.env import ENVIRONMENT, _epilog, load_config  # noqa: F401 - the package's public names
+from gateway.cli.env import _epilog
 from gateway.cli.node import cmd_directory_sync, cmd_migrate, cmd_serve, cmd_worker
 from gateway.cli.operator import cmd_letters
 from gateway.cli.pki import cmd_passwd, cmd_pki_init, cmd_pki_issue

@@ -1,0 +1,1 @@
+"""Sans-IO core: bytes, elements and values (and `now`) in; values, bytes or RemoteError out."""

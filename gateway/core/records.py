@@ -4,7 +4,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import enum
+
 from gateway.core.state import Delivery, Event, LetterState
+
+
+class SignedBy(str, enum.Enum):
+    """Whose signature a stored letter carries."""
+
+    CLIENT = "client"    # it arrived signed by its e-Saraban
+    NODE = "node"        # signed here, on behalf of the sending organisation
+    ORIGIN = "origin"    # it came from another node, signed where it was sent
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,8 +36,8 @@ class LetterRow:
     created_at: dt.datetime
     updated_at: dt.datetime
     pulled_at: dt.datetime | None
-    # what verifying its signature established (issue 3)
-    signed_by: str = ""             # "client" (arrived signed) or "node" (signed here on the sender's behalf)
+    # what verifying its signature established
+    signed_by: str = ""             # a SignedBy value; "" for letters stored before signatures
     signer: str = ""
     signer_org: str = ""
     certificate_sha256: str = ""

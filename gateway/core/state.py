@@ -1,7 +1,7 @@
-"""The letter lifecycle: one transition table (STYLE 2).
+"""Every lifecycle of the node, each one transition table (STYLE 2): letters, outbox items, queue items.
 
-Theory of operation
--------------------
+Theory of operation: letters
+----------------------------
 A letter is SENT when its sender's node stores it. From then on only
 notifiers and the sender's withdrawal move it, and only along the rows of
 :data:`TRANSITIONS`. Who may make a move is :data:`ACTOR` of its event: the
@@ -128,3 +128,111 @@ def process_status(state: LetterState, delivery: Delivery, pulled: bool) -> Proc
     if delivery is Delivery.PENDING:
         return ProcessStatus.PENDING
     return ProcessStatus.PULLED if pulled else ProcessStatus.DELIVERED
+
+
+# ------------------------------------------------------------------ outbox items
+#
+# Theory of operation: outbox items
+# ---------------------------------
+# An item to push to a neighbour node is PENDING from the transaction that
+# stored it. A worker claims it with a lease (PENDING stays PENDING; the lease
+# only hides it from other workers) and pushes it outside any transaction:
+#
+# * a receipt that verifies makes it DELIVERED (the receipt is kept as proof);
+# * a retryable failure keeps it PENDING with a later next attempt;
+# * a definite refusal, or the end of the retry window, makes it FAILED;
+# * a receipt that arrives for a FAILED item (a late answer to an earlier push)
+#   is still recorded: FAILED -> DELIVERED, marked late.
+#
+# The store writes each move as compare-and-set on these expected states
+# (store/sql/*/queries.sql ``outbox_delivered``, ``outbox_retry``,
+# ``outbox_failed``); tests/unit/test_state.py checks the SQL against this table.
+
+
+class OutboxState(str, enum.Enum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class OutboxEvent(str, enum.Enum):
+    RECEIPT = "receipt"      # a verified receipt for this item
+    RETRY = "retry"          # a retryable failure within the window
+    FAIL = "fail"            # a definite refusal, or the window ran out
+
+
+O, OE = OutboxState, OutboxEvent
+
+OUTBOX_TRANSITIONS = MappingProxyType({
+    (O.PENDING, OE.RECEIPT): O.DELIVERED,
+    (O.FAILED, OE.RECEIPT): O.DELIVERED,     # a late receipt is still recorded
+    (O.PENDING, OE.RETRY): O.PENDING,
+    (O.PENDING, OE.FAIL): O.FAILED,
+})
+
+
+def outbox_expected(event: OutboxEvent) -> frozenset[OutboxState]:
+    """The states an outbox item may be in for ``event`` (the compare-and-set's expected set)."""
+    return frozenset(state for state, e in OUTBOX_TRANSITIONS if e is event)
+
+
+class ItemKind(str, enum.Enum):
+    """What a node message (and so an outbox item) carries."""
+
+    LETTER = "letter"
+    NOTIFIER = "notifier"
+    WITHDRAWAL = "withdrawal"
+
+
+class DeliveryOutcome(str, enum.Enum):
+    """What one push of an outbox item came to."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    FAILED = "failed"
+
+
+# ------------------------------------------------------------------- queue items
+#
+# Theory of operation: queue items
+# --------------------------------
+# An item in an organisation's inbox is WAITING until its e-Saraban pulls it.
+# A pull makes it PULLED (invisible) for the visibility timeout; the client
+# stores it and deletes it (3.2.14). A client that crashed before deleting
+# pulls it again once the timeout passed (PULLED -> WAITING, served again with
+# the same ProcessID). A withdrawal by the sender deletes a letter nobody
+# deleted yet. DELETED is final; deleting twice answers the first deletion.
+
+
+class QueueKind(str, enum.Enum):
+    LETTER = "letter"
+    NOTICE = "notice"
+
+
+class QueueState(str, enum.Enum):
+    WAITING = "waiting"
+    PULLED = "pulled"
+    DELETED = "deleted"
+
+
+class QueueEvent(str, enum.Enum):
+    PULL = "pull"
+    TIMEOUT = "timeout"      # the visibility timeout passed without a delete
+    DELETE = "delete"        # CorrespondenceLetterDeleteRequest, or the letter was withdrawn
+
+
+Q, QE = QueueState, QueueEvent
+
+QUEUE_TRANSITIONS = MappingProxyType({
+    (Q.WAITING, QE.PULL): Q.PULLED,
+    (Q.PULLED, QE.TIMEOUT): Q.WAITING,
+    (Q.PULLED, QE.DELETE): Q.DELETED,
+    (Q.WAITING, QE.DELETE): Q.DELETED,       # a withdrawn letter, or a client deleting what it knows
+})
+
+
+def queue_state(*, deleted: bool, pulled: bool, visible: bool) -> QueueState:
+    """A queue row's state from its columns (deleted_at, pulled_at, visible_at <= now)."""
+    if deleted:
+        return Q.DELETED
+    return Q.PULLED if pulled and not visible else Q.WAITING

@@ -1,0 +1,1 @@
+"""Application layer: one store transaction each around the core's decisions; operator read models."""

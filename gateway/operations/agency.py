@@ -1,32 +1,32 @@
 """The agency operations: each one store transaction around the core's decisions.
 
-This is the application layer between the Spyne adapter (service.py) and
-the Store port. It never parses bytes (the request element arrives checked
-by the hardened parser and the XSD) and never names a concrete store.
+The application layer between the Spyne adapter and the Store port. What
+reaches it has been through the agency pipeline (``pipeline/agency.py``):
+parsed by the hardened parser, schema-valid and, for a letter, signed and
+verified. It never parses bytes and never names a concrete store.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 from lxml import etree
 
-from gateway.core.letters import decide as exchange
-from gateway.core.trust import signing
-from gateway.core.time import wire_time
-from gateway.ports import Clock, IdFactory
-from gateway.core.network.directory import Directory, Organization
 from gateway.core.errors import ErrorCode, LocalError, RemoteError
+from gateway.core.letters import decide
 from gateway.core.letters.decide import Submit
-from gateway.core.letters.letter import NOTIFIER_ELEMENTS, Letter, Notifier, notifier_element, read_letter, stored_copy
-from gateway.core.records import LetterRow
-from gateway.core.state import ACTOR, Actor, Delivery, Event, LetterState, ProcessStatus, next_state, process_status
-from gateway.core.trust.signing import VerifyPolicy
-from gateway.store import Store, Tx, run
+from gateway.core.letters.letter import NOTIFIER_ELEMENTS, Letter, LetterIdentity, Notifier, notifier_element
+from gateway.core.network.directory import Directory, Organization
+from gateway.core.records import LetterRow, SignedBy
+from gateway.core.state import (ACTOR, Actor, Delivery, Event, ItemKind, LetterState, ProcessStatus, QueueKind,
+                                next_state, process_status)
+from gateway.core.time import wire_time
 from gateway.operations.relay import Relay
-from gateway.core.trust.keyring import Keyring
+from gateway.pipeline.agency import PreparedLetter
+from gateway.ports import Clock, IdFactory
+from gateway.store import Store, Tx, run
 
 log = logging.getLogger(__name__)
 
@@ -55,34 +55,21 @@ class OutboundStatus:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PreparedLetter:
-    """A letter checked, signed (by its client or here) and verified, not yet stored."""
-
-    letter: Letter
-    stored: bytes            # the signed document, as it will be stored, served and forwarded
-    signed_by: str           # "client" or "node"
-    verified: signing.Verified
-    raw: bytes               # the request body as received
-
-
-@dataclass(frozen=True, kw_only=True)
 class Policy:
     allow_top_secret: bool
     visibility_timeout: dt.timedelta
     outbound_status_window: dt.timedelta
     outbound_status_max: int
-    verify: VerifyPolicy = field(default_factory=VerifyPolicy.modern)
 
 
 class Agency:
     """What an e-Saraban can ask of its node, for the organisations hosted here."""
 
-    def __init__(self, *, store: Store, directory: Directory, keyring: Keyring, clock: Clock,
-                 new_id: IdFactory, policy: Policy, relay: Relay) -> None:
+    def __init__(self, *, store: Store, directory: Directory, clock: Clock, new_id: IdFactory, policy: Policy,
+                 relay: Relay) -> None:
         self.store = store
         self.relay = relay
         self.directory = directory
-        self.keyring = keyring
         self.clock = clock
         self.new_id = new_id
         self.policy = policy
@@ -92,35 +79,6 @@ class Agency:
         """Run ``work`` in a transaction, again if it lost a race (nothing of a lost try is kept)."""
         return run(self.store, work, attempts=CONFLICT_RETRIES)
 
-    def _route(self, org_id: str) -> Organization:
-        """The organisation an item goes to: hosted here (its queue) or reachable through a neighbour node."""
-        org = self.directory.require_receiver(org_id)
-        if not org.hosted and not self.relay.can_route(org_id):
-            raise RemoteError(ErrorCode.UNKNOWN_RECEIVER, f"{org_id} is not hosted here and no node route leads to it")
-        return org
-
-    # ------------------------------------------------------------ 3.2.1 send
-    def send_letter(self, caller: Organization, document: etree._Element, raw: bytes) -> Item:
-        return self.store_letter(caller, self.prepare_letter(caller, document, raw))
-
-    def prepare_letter(self, caller: Organization, document: etree._Element, raw: bytes) -> PreparedLetter:
-        """Everything before the store: business rules, signature (made or checked), what was signed.
-
-        The service pipeline calls this before Spyne sees the request (DESIGN
-        section 5), so only a verified letter reaches the handler.
-        """
-        letter = read_letter(document, allow_top_secret=self.policy.allow_top_secret)
-        exchange.check_sender(letter, caller.id)
-        self._route(letter.receiver.department_id)
-        signed_doc, signed_by = self._signed(document, caller.id)
-        # Every letter is verified before it is queued, the node's own signature included;
-        # the facts acted on are read from what was signed.
-        verified = signing.verify_letter(signed_doc, trusted=self.keyring.trusted_for(caller.id),
-                                         policy=self.policy.verify, now=self.clock.now())
-        return PreparedLetter(letter=read_letter(signed_doc, allow_top_secret=self.policy.allow_top_secret),
-                              stored=etree.tostring(signed_doc, encoding="utf-8"), signed_by=signed_by,
-                              verified=verified, raw=raw)
-
     def store_letter(self, caller: Organization, prepared: PreparedLetter) -> Item:
         """Store a prepared letter and queue it (here) or put it in the outbox (elsewhere), or answer a retry."""
         letter, verified, signed_by = prepared.letter, prepared.verified, prepared.signed_by
@@ -128,58 +86,45 @@ class Agency:
             raise LocalError("a letter prepared for another organisation")
 
         def work(tx: Tx) -> Item:
-            existing = tx.find_live_letter(sender_org=caller.id, receiver_org=letter.receiver.department_id,
-                                           letter_no=letter.letter_id, corr_date=letter.correspondence_date)
-            if exchange.decide_submit(letter, existing) is Submit.DUPLICATE:
+            existing = tx.find_live_letter(letter.identity)
+            if decide.decide_submit(letter, existing) is Submit.DUPLICATE:
                 assert existing is not None
                 return Item(process_id=existing.process_id, process_time=wire_time(existing.created_at),
                             element=tx.letter_document(existing.id))
-            if signed_by == "client":
+            if signed_by is SignedBy.CLIENT:
                 same = tx.letters_by_signature(sender_org=caller.id, signature_digest=verified.signature_digest)
-                retry = exchange.live_retry(letter, same)
+                retry = decide.live_retry(letter, same)
                 if retry is not None:  # the same signed letter, committed by a concurrent request meanwhile
                     return Item(process_id=retry.process_id, process_time=wire_time(retry.created_at),
                                 element=tx.letter_document(retry.id))
-                exchange.check_replay(same)
+                decide.check_replay(same)
             item, letter_id = self._store_letter(tx, letter, prepared.raw, prepared.stored)
-            tx.record_verification(
-                letter_id, signed_by=signed_by, signer=verified.signer, signer_org=verified.signer_org,
-                certificate_sha256=verified.certificate_sha256, signature_method=verified.signature_method,
-                digest_method=verified.digest_method, c14n_method=verified.c14n_method,
-                signature_policy=verified.policy,
-                signature_digest=verified.signature_digest if signed_by == "client" else "",
-                verified_at=verified.verified_at)
+            # Only a client's own signature guards against replays: the node signs anew each time.
+            tx.record_verification(letter_id, verified, signed_by=signed_by,
+                                   signature_digest=verified.signature_digest if signed_by is SignedBy.CLIENT else "")
             return item
 
         return self._run(work)
 
-    def _signed(self, document: etree._Element, sender: str) -> tuple[etree._Element, str]:
-        """The letter as it will travel: signed by its client already, or here on the sender's behalf."""
-        if signing.signature_element(document) is not None:
-            return stored_copy(document), "client"
-        # A GovernmentSignature without ds:Signature (one client family sends only
-        # TypeCode and SignerParty) is replaced by the node's.
-        return signing.sign_letter(stored_copy(document), self.keyring.signer_for(sender)), "node"
-
     def _store_letter(self, tx: Tx, letter: Letter, raw: bytes, stored: bytes) -> tuple[Item, int]:
         now = self.clock.now()
         process_id = self.new_id()
+        place = decide.place(letter.receiver.department_id, self.directory)
         letter_id = tx.insert_letter(
             process_id=process_id, sender_org=letter.sender.department_id,
             receiver_org=letter.receiver.department_id, letter_no=letter.letter_id,
             corr_date=letter.correspondence_date, subject=letter.subject, secret_code=letter.secret_code,
             speed_code=letter.speed_code, digest=letter.digest, signed=letter.signed,
             state=LetterState.SENT,
-            delivery=Delivery.DELIVERED if self.directory.is_hosted(letter.receiver.department_id)
-            else Delivery.PENDING,
+            delivery=Delivery.DELIVERED if isinstance(place, decide.Queue) else Delivery.PENDING,
             raw=raw, document=stored, now=now)
-        if self.directory.is_hosted(letter.receiver.department_id):
-            tx.enqueue(org=letter.receiver.department_id, process_id=process_id, item_kind="letter",
+        if isinstance(place, decide.Queue):
+            tx.enqueue(org=place.org, process_id=process_id, item_kind=QueueKind.LETTER.value,
                        letter_id=letter_id, notice_id=None, now=now)
         else:
-            self.relay.enqueue(tx, kind="letter", process_id=process_id, letter_process_id=process_id,
-                               sender_org=letter.sender.department_id, receiver_org=letter.receiver.department_id,
-                               payload=stored, path=(self.relay.here(now),), now=now)
+            self.relay.enqueue(tx, place, kind=ItemKind.LETTER, process_id=process_id, letter_process_id=process_id,
+                               sender_org=letter.sender.department_id, payload=stored,
+                               path=(self.relay.here(now),), now=now)
         return Item(process_id=process_id, process_time=wire_time(now), element=stored), letter_id
 
     # ----------------------------------------------------- 3.2.2 - 3.2.6 notify
@@ -195,7 +140,7 @@ class Agency:
                                                     corr_date=notifier.correspondence_date)
             notified = [c.id for c in candidates
                         if tx.find_notice(letter_id=c.id, kind=notifier.event, accept_id=notifier.accept_id)]
-            letter = exchange.pick_letter(candidates, notifier, notified)
+            letter = decide.pick_letter(candidates, notifier, notified)
             existing = tx.find_notice(letter_id=letter.id, kind=notifier.event, accept_id=notifier.accept_id)
             if existing is not None:  # the client retried: same answer, nothing new
                 return Item(process_id=existing.process_id, process_time=wire_time(existing.created_at),
@@ -203,9 +148,9 @@ class Agency:
             new_state = next_state(letter.state, notifier.event)
             now = self.clock.now()
             tx.set_letter_state(letter_id=letter.id, expected=letter.state, new=new_state,
-                                accept_id=exchange.accept_id_after(notifier.event, letter, notifier), now=now)
+                                accept_id=decide.accept_id_after(notifier.event, letter, notifier), now=now)
             to_org = letter.sender_org if actor is Actor.RECEIVER else letter.receiver_org
-            self._route(to_org)
+            place = decide.place(to_org, self.directory)
             payload = notifier_element(
                 event=notifier.event, letter_id=letter.letter_no, correspondence_date=letter.corr_date,
                 subject=notifier.subject or letter.subject, accept_id=notifier.accept_id,
@@ -214,12 +159,12 @@ class Agency:
             notice_id = tx.insert_notice(process_id=process_id, letter_id=letter.id, kind=notifier.event,
                                          accept_id=notifier.accept_id, from_org=caller.id, to_org=to_org,
                                          payload=payload, raw=raw, now=now)
-            if self.directory.is_hosted(to_org):
-                tx.enqueue(org=to_org, process_id=process_id, item_kind="notice", letter_id=letter.id,
+            if isinstance(place, decide.Queue):
+                tx.enqueue(org=to_org, process_id=process_id, item_kind=QueueKind.NOTICE.value, letter_id=letter.id,
                            notice_id=notice_id, now=now)
             else:
-                self.relay.enqueue(tx, kind="notifier", process_id=process_id, letter_process_id=letter.process_id,
-                                   sender_org=caller.id, receiver_org=to_org, payload=payload,
+                self.relay.enqueue(tx, place, kind=ItemKind.NOTIFIER, process_id=process_id,
+                                   letter_process_id=letter.process_id, sender_org=caller.id, payload=payload,
                                    path=(self.relay.here(now),), now=now)
             return Item(process_id=process_id, process_time=wire_time(now), element=payload)
 
@@ -238,7 +183,7 @@ class Agency:
 
     def _item(self, tx: Tx, kind: str, letter_id: int, notice_id: int | None, process_id: str,
               created: dt.datetime, now: dt.datetime) -> Item:
-        if kind == "letter":
+        if kind == QueueKind.LETTER:
             tx.set_letter_pulled(letter_id, now)
             element = tx.letter_document(letter_id)
         else:
@@ -247,21 +192,19 @@ class Agency:
         return Item(process_id=process_id, process_time=wire_time(created), element=element)
 
     # ------------------------------------------------------------- special
-    def special(self, caller: Organization, item: str, reference: exchange.LetterReference) -> Item:
+    def special(self, caller: Organization, item: str, reference: LetterIdentity) -> Item:
         """Fetch one named letter (``item`` = GovernmentDocument) or notifier again; the queue is untouched."""
-        exchange.check_special(reference, item, caller.id)
+        decide.check_special(reference, item, caller.id)
 
         def work(tx: Tx) -> Item:
-            ident = dict(sender_org=reference.sender, receiver_org=reference.receiver,
-                         letter_no=reference.letter_id, corr_date=reference.correspondence_date)
-            letter = tx.find_live_letter(**ident) or tx.find_withdrawn_letter(**ident)
+            letter = tx.find_live_letter(reference) or tx.find_withdrawn_letter(reference)
             if letter is None:
                 raise RemoteError(ErrorCode.LETTER_NOT_FOUND,
                                   f"{reference.letter_id} of {reference.correspondence_date} "
                                   f"from {reference.sender} to {reference.receiver}")
             now = self.clock.now()
             if item == "GovernmentDocument":
-                return self._item(tx, "letter", letter.id, None, letter.process_id, letter.created_at, now)
+                return self._item(tx, QueueKind.LETTER, letter.id, None, letter.process_id, letter.created_at, now)
             notice = tx.latest_notice(letter_id=letter.id, kind=NOTIFIER_ELEMENTS[item])
             if notice is None:
                 raise RemoteError(ErrorCode.ITEM_NOT_FOUND,
@@ -289,15 +232,13 @@ class Agency:
         return self._run(work)
 
     # ------------------------------------------------------------- 3.2.13
-    def withdraw(self, caller: Organization, reference: exchange.LetterReference) -> tuple[str, str]:
-        exchange.check_withdrawal(reference, caller.id)
+    def withdraw(self, caller: Organization, reference: LetterIdentity) -> tuple[str, str]:
+        decide.check_withdrawal(reference, caller.id)
 
         def work(tx: Tx) -> tuple[str, str]:
-            ident = dict(sender_org=reference.sender, receiver_org=reference.receiver,
-                         letter_no=reference.letter_id, corr_date=reference.correspondence_date)
-            letter = tx.find_live_letter(**ident)
+            letter = tx.find_live_letter(reference)
             if letter is None:
-                withdrawn = tx.find_withdrawn_letter(**ident)
+                withdrawn = tx.find_withdrawn_letter(reference)
                 if withdrawn is not None:  # withdrawn already: a retry
                     return reference.letter_id, wire_time(withdrawn.updated_at)
                 raise RemoteError(ErrorCode.LETTER_NOT_FOUND,
@@ -306,14 +247,14 @@ class Agency:
             now = self.clock.now()
             tx.set_letter_state(letter_id=letter.id, expected=letter.state, new=new_state,
                                 accept_id=letter.accept_id, now=now)
-            if self.directory.is_hosted(letter.receiver_org):
+            place = decide.place(letter.receiver_org, self.directory)
+            if isinstance(place, decide.Queue):
                 # The receiver must not pull a withdrawn letter it has not taken yet.
                 tx.delete_letter_items(org=letter.receiver_org, letter_id=letter.id, now=now)
             else:
-                self.relay.enqueue(tx, kind="withdrawal", process_id=self.new_id(),
+                self.relay.enqueue(tx, place, kind=ItemKind.WITHDRAWAL, process_id=self.new_id(),
                                    letter_process_id=letter.process_id, sender_org=caller.id,
-                                   receiver_org=letter.receiver_org, payload=withdrawal_payload(reference),
-                                   path=(self.relay.here(now),), now=now)
+                                   payload=withdrawal_payload(reference), path=(self.relay.here(now),), now=now)
             return reference.letter_id, wire_time(now)
 
         return self._run(work)
@@ -332,7 +273,7 @@ class Agency:
         ) for row in self._run(work)]
 
 
-def withdrawal_payload(reference: exchange.LetterReference) -> bytes:
+def withdrawal_payload(reference: LetterIdentity) -> bytes:
     """A withdrawal as it travels to the receiver's node: the request's reference, for the record."""
     root = etree.Element("CorrespondenceDeleteGovernmentDocumentRequest")
     etree.SubElement(root, "LetterID").text = reference.letter_id

@@ -32,17 +32,18 @@ from typing import Callable
 
 from lxml import etree
 
-from gateway.core.network import nodemsg
-from gateway.core.trust import signing
-from gateway.core.network.directory import Directory
 from gateway.core.errors import DeliveryError, ErrorCode, GatewayError, RemoteError
-from gateway.ports import Clock, Peer
+from gateway.core.network import nodemsg
+from gateway.core.network.directory import Directory
 from gateway.core.network.nodemsg import NodeMessage
-from gateway.core.records import OutboxRow
 from gateway.core.network.retry import RetryPolicy
-from gateway.core.state import Delivery
-from gateway.store import Store, run
+from gateway.core.records import OutboxRow
+from gateway.core.state import Delivery, DeliveryOutcome, ItemKind
+from gateway.core.trust import signing
 from gateway.core.trust.keyring import Keyring
+from gateway.pipeline import outbound
+from gateway.ports import Clock, Peer
+from gateway.store import Store, run
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,9 @@ class Worker:
         delivered = retried = 0
         for row in rows:
             result = self.deliver(row, token)
-            delivered += result == "delivered"
-            retried += result == "retry"
-            failed += result == "failed"
+            delivered += result is DeliveryOutcome.DELIVERED
+            retried += result is DeliveryOutcome.RETRY
+            failed += result is DeliveryOutcome.FAILED
         return Outcome(delivered=delivered, retried=retried, failed=failed)
 
     def run_forever(self, stop: threading.Event, wait: Callable[[float], None], poll: dt.timedelta) -> None:
@@ -92,7 +93,10 @@ class Worker:
                 outcome = self.run_once()
             except GatewayError as exc:  # the store is down: keep trying, the work is in the store
                 log.warning("delivery round failed: %s", exc)
-                outcome = Outcome()
+                wait(min(poll.total_seconds(), 1.0))
+                continue
+            except Exception:  # noqa: BLE001 - a bug must not stop the thread; the lease frees the item
+                log.exception("delivery round failed unexpectedly")
                 wait(min(poll.total_seconds(), 1.0))
                 continue
             if outcome.delivered or outcome.retried or outcome.failed:
@@ -109,16 +113,16 @@ class Worker:
         return max(0.01, min(poll.total_seconds(), (due - self.clock.now()).total_seconds()))
 
     # --------------------------------------------------------------- one item
-    def deliver(self, row: OutboxRow, token: str) -> str:
+    def deliver(self, row: OutboxRow, token: str) -> DeliveryOutcome:
         peer = self.directory.nodes.get(row.next_node)
         if peer is None:
             return self._fail(row, f"node {row.next_node} is no longer in the directory")
         now = self.clock.now()
-        message = signing.sign_document(nodemsg.build_message(NodeMessage(
+        message = outbound.node_message(NodeMessage(
             message_id=row.message_id, sender_node=self.node_id, receiver_node=row.next_node,
             sender_org=row.sender_org, receiver_org=row.receiver_org, timestamp=now, kind=row.kind,
             process_id=row.process_id, letter_process_id=row.letter_process_id,
-            path=nodemsg.path_from_json(row.path), payload=row.payload)), self.keyring.node_signer)
+            path=nodemsg.path_from_json(row.path), payload=row.payload), self.keyring.node_signer)
         try:
             receipt_element = self.peer.deliver(peer.url, message)
             receipt = self._check_receipt(row, receipt_element)
@@ -129,7 +133,7 @@ class Worker:
         except RemoteError as exc:  # the receipt does not verify: the peer is broken; try again later
             return self._retry(row, token, f"bad receipt: {exc}")
         self._record(row, etree.tostring(receipt_element, encoding="utf-8"), receipt)
-        return "delivered"
+        return DeliveryOutcome.DELIVERED
 
     def _check_receipt(self, row: OutboxRow, element: etree._Element) -> nodemsg.Receipt:
         cert = self.keyring.node_certificates.get(row.next_node)
@@ -143,31 +147,31 @@ class Worker:
         now = self.clock.now()
 
         def work(tx):
-            if tx.outbox_delivered(row.id, receipt=receipt_bytes, now=now) and row.kind == "letter":
+            if tx.outbox_delivered(row.id, receipt=receipt_bytes, now=now) and row.kind == ItemKind.LETTER:
                 tx.set_letter_delivery(process_id=row.process_id, delivery=Delivery.DELIVERED, now=now)
 
         run(self.store, work)
         log.info("delivered %s %s to %s (%s)", row.kind, row.process_id, row.next_node, row.message_id)
 
-    def _retry(self, row: OutboxRow, token: str, error: str) -> str:
+    def _retry(self, row: OutboxRow, token: str, error: str) -> DeliveryOutcome:
         now = self.clock.now()
         next_at = self.retry.next_attempt(attempts=row.attempts, now=now, deadline=row.deadline_at, rng=self.rng)
         if next_at is None:
             return self._fail(row, f"retry window over; last error: {error}")
         run(self.store, lambda tx: tx.outbox_retry(row.id, token=token, next_at=next_at, error=error))
         log.info("retrying %s to %s at %s: %s", row.message_id, row.next_node, next_at.isoformat(), error)
-        return "retry"
+        return DeliveryOutcome.RETRY
 
-    def _fail(self, row: OutboxRow, error: str) -> str:
+    def _fail(self, row: OutboxRow, error: str) -> DeliveryOutcome:
         now = self.clock.now()
 
         def work(tx):
-            if tx.outbox_failed(row.id, error=error, now=now) and row.kind == "letter":
+            if tx.outbox_failed(row.id, error=error, now=now) and row.kind == ItemKind.LETTER:
                 tx.set_letter_delivery(process_id=row.process_id, delivery=Delivery.FAILED, now=now)
 
         run(self.store, work)
         log.warning("FAILED %s %s to %s: %s", row.kind, row.process_id, row.next_node, error)
-        return "failed"
+        return DeliveryOutcome.FAILED
 
     def expire(self) -> int:
         """Mark FAILED what is past its window and not being pushed right now."""

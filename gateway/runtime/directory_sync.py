@@ -7,13 +7,12 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from lxml import etree
-
 from gateway.config import Config
 from gateway.core.errors import ConfigError, RemoteError
 from gateway.core.network import snapshot
-from gateway.core.trust import pki, signing
+from gateway.core.trust import pki
 from gateway.core.trust.keyring import Keyring
+from gateway.pipeline import outbound
 from gateway.ports import Clock, Peer
 from gateway.runtime.files import read
 
@@ -68,7 +67,7 @@ def snapshot_publisher(config: Config, keyring: Keyring, clock: Clock):
             snap = snapshot.from_directory(config.directory, authority=config.node_id, authority_url=config.node_url,
                                            authority_pem=node_pem, read_pem=lambda p: read(p, "certificate"),
                                            now=now)
-            data = etree.tostring(signing.sign_document(snapshot.build(snap), keyring.node_signer), encoding="utf-8")
+            data = outbound.directory_snapshot(snap, keyring.node_signer)
             cache.update(at=now, data=data)
             return data
 

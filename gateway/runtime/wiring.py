@@ -5,7 +5,7 @@ import datetime as dt
 import ipaddress
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway.adapters.clock import SystemClock, new_process_id
 from gateway.adapters.http.wsgi import NodeApp
@@ -19,19 +19,26 @@ from gateway.core.trust.signing import VerifyPolicy
 from gateway.operations.agency import Agency, Policy
 from gateway.operations.delivery import Worker
 from gateway.operations.relay import Relay, RelayPolicy
-from gateway.ports import Clock, IdFactory
+from gateway.pipeline.agency import AgencyContext
+from gateway.pipeline.node import NodeContext
+from gateway.ports import Clock, IdFactory, Peer
 from gateway.runtime import directory_sync, files
 from gateway.store import Store
+from gateway.telemetry import Metrics
 
 log = logging.getLogger(__name__)
 LEASE_MARGIN = dt.timedelta(seconds=10)
+NODE_BODY_FACTOR = 2  # a node message carries a letter base64-encoded once more (4/3), plus the envelope
 
 
 def open_store(url: str) -> Store:
-    """A store for ``url``: ``sqlite:PATH``, ``sqlite::memory:`` or ``postgresql://...``."""
+    """A store for ``url``: ``sqlite:PATH``, ``sqlite::memory:``, ``memory:`` (the in-package fake) or ``postgresql://...``."""
     if url.startswith("sqlite:"):
         from gateway.store.sqlite import SqliteStore
         return SqliteStore(url[len("sqlite:"):] or ":memory:")
+    if url == "memory:":
+        from gateway.store.memory import MemoryStore
+        return MemoryStore()
     if url.startswith(("postgresql://", "postgres://")):
         from gateway.store.postgres import PostgresStore
         return PostgresStore(url)
@@ -44,6 +51,9 @@ class Node:
 
     config: Config
     store: Store
+    keyring: Keyring
+    agency_ctx: AgencyContext
+    node_ctx: NodeContext
     agency: Agency
     relay: Relay
     worker: Worker
@@ -82,8 +92,13 @@ def agency_auth(config: Config, keyring: Keyring) -> AgencyAuth:
 
 
 def build(config: Config, *, store: Store | None = None, clock: Clock | None = None,
-          new_id: IdFactory = new_process_id, migrate: bool = True) -> Node:
-    """Wire a node from its configuration. The store is migrated unless told otherwise."""
+          new_id: IdFactory = new_process_id, migrate: bool = True, peer: Peer | None = None,
+          metrics: Metrics | None = None) -> Node:
+    """Wire a node from its configuration. The store is migrated unless told otherwise.
+
+    ``store``, ``clock``, ``peer`` and ``metrics`` default to the real adapters;
+    tests hand in fakes (``store.memory``, ``testing.clock``, ``testing.peer``).
+    """
     clock = clock or SystemClock()
     config = files.ensure_development_pki(config, clock)
     config = directory_sync.with_snapshot(config, clock)
@@ -96,16 +111,20 @@ def build(config: Config, *, store: Store | None = None, clock: Clock | None = N
     verify = VerifyPolicy.with_legacy() if config.legacy_signatures else VerifyPolicy.modern()
     retry = RetryPolicy(window=config.retry_window, first=config.retry_first, maximum=config.retry_max)
     relay = Relay(store=store, directory=config.directory, keyring=keyring, clock=clock, new_id=new_id,
-                  node_id=config.node_id, policy=RelayPolicy(retry=retry, clock_skew=config.clock_skew, verify=verify,
-                                                             allow_top_secret=config.allow_top_secret))
-    peer = peer_client(config)
-    worker = Worker(store=store, directory=config.directory, keyring=keyring, clock=clock, peer=peer, retry=retry,
-                    node_id=config.node_id, lease=config.delivery_timeout * 2 + LEASE_MARGIN)
-    agency = Agency(store=store, directory=config.directory, keyring=keyring, clock=clock, new_id=new_id, relay=relay,
+                  node_id=config.node_id, policy=RelayPolicy(retry=retry))
+    worker = Worker(store=store, directory=config.directory, keyring=keyring, clock=clock,
+                    peer=peer or peer_client(config), retry=retry, node_id=config.node_id,
+                    lease=config.delivery_timeout * 2 + LEASE_MARGIN)
+    agency = Agency(store=store, directory=config.directory, clock=clock, new_id=new_id, relay=relay,
                     policy=Policy(allow_top_secret=config.allow_top_secret,
                                   visibility_timeout=config.visibility_timeout,
                                   outbound_status_window=config.outbound_status_window,
-                                  outbound_status_max=OUTBOUND_STATUS_MAX, verify=verify))
+                                  outbound_status_max=OUTBOUND_STATUS_MAX))
+    agency_ctx = AgencyContext(directory=config.directory, keyring=keyring, limits=config.limits, verify=verify,
+                               allow_top_secret=config.allow_top_secret)
+    node_ctx = NodeContext(node_id=config.node_id, directory=config.directory, keyring=keyring,
+                           limits=replace(config.limits, max_bytes=config.limits.max_bytes * NODE_BODY_FACTOR),
+                           verify=verify, clock_skew=config.clock_skew, allow_top_secret=config.allow_top_secret)
 
     def health() -> bool:
         try:
@@ -114,27 +133,11 @@ def build(config: Config, *, store: Store | None = None, clock: Clock | None = N
         except StoreError:
             return False
 
-    app = NodeApp(agency=agency, directory=config.directory, limits=config.limits,
-                  agency_url=config.agency_url, health=health, auth=agency_auth(config, keyring), relay=relay,
-                  node_url=config.node_url,
-                  directory_snapshot=directory_sync.snapshot_publisher(config, keyring, clock) if config.publish_directory else None)
-    return Node(config=config, store=store, agency=agency, relay=relay, worker=worker, wsgi=app)
-
-
-SNAPSHOT_FILE = "directory-snapshot.xml"
-
-
-
-
-
-def _peer_ca_bundle(config: Config) -> str:
-    """One PEM file of the trust anchors, to verify peers' TLS with (never the public CA bundle)."""
-    if len(config.trust_anchors) == 1:
-        return config.trust_anchors[0]
-    bundle = Path(config.data_dir) / "peer-ca-bundle.pem"
-    bundle.parent.mkdir(parents=True, exist_ok=True)
-    bundle.write_bytes(b"".join(files.read(path, "trust anchor") for path in config.trust_anchors))
-    return str(bundle)
+    publisher = directory_sync.snapshot_publisher(config, keyring, clock) if config.publish_directory else None
+    app = NodeApp(agency=agency, relay=relay, directory=config.directory, auth=agency_auth(config, keyring),
+                  agency_ctx=agency_ctx, node_ctx=node_ctx, agency_url=config.agency_url, node_url=config.node_url,
+                  health=health, metrics=metrics or Metrics(), directory_snapshot=publisher)
+    return Node(config=config, store=store, keyring=keyring, agency_ctx=agency_ctx, node_ctx=node_ctx, agency=agency, relay=relay, worker=worker, wsgi=app)
 
 
 def peer_client(config: Config, *, client_certificate: bool = True) -> PeerClient:

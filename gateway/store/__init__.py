@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from gateway.core.errors import ConflictError, LocalError
-from gateway.core.records import LetterRow, NoticeRow, OutboxRow, QueueRow, ReceivedRow
+from gateway.core.letters.letter import LetterIdentity
+from gateway.core.records import LetterRow, NoticeRow, OutboxRow, QueueRow, ReceivedRow, SignedBy
 from gateway.core.state import Delivery, Event, LetterState
+from gateway.core.trust.signing import Verified
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)
@@ -120,6 +122,11 @@ def _queue(row: Mapping[str, Any]) -> QueueRow:
     )
 
 
+def _identity(identity: LetterIdentity) -> dict[str, str]:
+    return {"sender_org": identity.sender, "receiver_org": identity.receiver, "letter_no": identity.letter_id,
+            "corr_date": identity.correspondence_date}
+
+
 Execute = Callable[[str, Mapping[str, Any]], Any]
 
 
@@ -153,28 +160,25 @@ class Tx:
         self._execute(self._q["insert_letter_blob"], {"letter_id": letter_id, "raw": raw, "document": document})
         return letter_id
 
-    def record_verification(self, letter_id: int, *, signed_by: str, signer: str, signer_org: str,
-                            certificate_sha256: str, signature_method: str, digest_method: str, c14n_method: str,
-                            signature_policy: str, signature_digest: str, verified_at: dt.datetime) -> None:
-        self._count("record_verification", id=letter_id, signed_by=signed_by, signer=signer, signer_org=signer_org,
-                    certificate_sha256=certificate_sha256, signature_method=signature_method,
-                    digest_method=digest_method, c14n_method=c14n_method, signature_policy=signature_policy,
-                    signature_digest=signature_digest, verified_at=to_us(verified_at))
+    def record_verification(self, letter_id: int, verified: Verified, *, signed_by: SignedBy,
+                            signature_digest: str) -> None:
+        """Keep what verifying the letter's signature established; ``signature_digest`` guards replays."""
+        self._count("record_verification", id=letter_id, signed_by=signed_by.value, signer=verified.signer,
+                    signer_org=verified.signer_org, certificate_sha256=verified.certificate_sha256,
+                    signature_method=verified.signature_method, digest_method=verified.digest_method,
+                    c14n_method=verified.c14n_method, signature_policy=verified.policy,
+                    signature_digest=signature_digest, verified_at=to_us(verified.verified_at))
 
     def letters_by_signature(self, *, sender_org: str, signature_digest: str) -> list[LetterRow]:
         return [_letter(r) for r in self._rows("letters_by_signature", sender_org=sender_org,
                                                signature_digest=signature_digest)]
 
-    def find_live_letter(self, *, sender_org: str, receiver_org: str, letter_no: str,
-                         corr_date: str) -> LetterRow | None:
-        row = self._row("find_live_letter", sender_org=sender_org, receiver_org=receiver_org,
-                        letter_no=letter_no, corr_date=corr_date)
+    def find_live_letter(self, identity: LetterIdentity) -> LetterRow | None:
+        row = self._row("find_live_letter", **_identity(identity))
         return _letter(row) if row else None
 
-    def find_withdrawn_letter(self, *, sender_org: str, receiver_org: str, letter_no: str,
-                              corr_date: str) -> LetterRow | None:
-        row = self._row("find_withdrawn_letter", sender_org=sender_org, receiver_org=receiver_org,
-                        letter_no=letter_no, corr_date=corr_date)
+    def find_withdrawn_letter(self, identity: LetterIdentity) -> LetterRow | None:
+        row = self._row("find_withdrawn_letter", **_identity(identity))
         return _letter(row) if row else None
 
     def letters_to_receiver(self, *, receiver_org: str, letter_no: str, corr_date: str) -> list[LetterRow]:
@@ -346,9 +350,28 @@ class Store(abc.ABC):
     def transaction(self) -> AbstractContextManager[Tx]:
         """One transaction: commits when the block ends, rolls back on any exception."""
 
-    @abc.abstractmethod
     def migrate(self) -> list[str]:
-        """Apply pending migrations; return the names applied."""
+        """Apply pending migrations, each in its own transaction; return the names applied.
+
+        The one migrate loop of every backend: the backend provides the lock
+        (``_migrating``: concurrent starts apply each file once), the version
+        already applied and the application of one file.
+        """
+        applied = []
+        with self._migrating() as current:
+            for version, name, sql in migrations(self.dialect):
+                if version > current:
+                    self._apply_migration(version, name, list(iter_statements(sql)))
+                    applied.append(name)
+        return applied
+
+    def _migrating(self) -> AbstractContextManager[int]:
+        """Hold the migration lock, make sure schema_migrations exists, and yield the version applied."""
+        raise NotImplementedError(f"{type(self).__name__} migrates differently")
+
+    def _apply_migration(self, version: int, name: str, statements: list[str]) -> None:
+        """Run one migration file's statements and record it, in one transaction."""
+        raise NotImplementedError(f"{type(self).__name__} migrates differently")
 
     @abc.abstractmethod
     def schema_version(self) -> int:

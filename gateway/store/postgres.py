@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from gateway.core.errors import ConflictError, StoreError
-from gateway.store import Store, Tx, iter_statements, load_queries, migrations
+from gateway.store import Store, Tx, load_queries
 
 POOL_MIN = 1
 POOL_MAX = 10
@@ -31,6 +31,7 @@ class PostgresStore(Store):
         self.url = url
         self._queries = load_queries(self.dialect)
         self._local = threading.local()  # one LISTEN connection per waiting thread
+        self._migration_conn: psycopg.Connection | None = None  # held by _migrating for _apply_migration
         self._listeners: list[psycopg.Connection] = []
         self._listeners_lock = threading.Lock()
         try:
@@ -60,8 +61,8 @@ class PostgresStore(Store):
                 return 0
             return conn.execute("SELECT coalesce(max(version), 0) AS v FROM schema_migrations").fetchone()["v"]
 
-    def migrate(self) -> list[str]:
-        applied = []
+    @contextmanager
+    def _migrating(self) -> Iterator[int]:
         try:
             with self._pool.connection() as conn:
                 conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
@@ -69,23 +70,21 @@ class PostgresStore(Store):
                     conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                                  "(version INTEGER PRIMARY KEY, name TEXT NOT NULL)")
                     conn.commit()
-                    current = conn.execute(
-                        "SELECT coalesce(max(version), 0) AS v FROM schema_migrations").fetchone()["v"]
-                    for version, name, sql in migrations(self.dialect):
-                        if version <= current:
-                            continue
-                        with conn.transaction():
-                            for statement in iter_statements(sql):
-                                conn.execute(statement)
-                            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                                         (version, name))
-                        applied.append(name)
+                    self._migration_conn = conn
+                    yield conn.execute("SELECT coalesce(max(version), 0) AS v FROM schema_migrations").fetchone()["v"]
                 finally:
+                    self._migration_conn = None
                     conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
                     conn.commit()
         except psycopg.Error as exc:
             raise StoreError(f"migration failed: {exc}") from exc
-        return applied
+
+    def _apply_migration(self, version: int, name: str, statements: list[str]) -> None:
+        conn = self._migration_conn
+        with conn.transaction():
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name))
 
     def wait_for_work(self, timeout: float) -> None:
         """LISTEN on gateway_outbox: woken by the NOTIFY an outbox insert sends at commit, in any process."""

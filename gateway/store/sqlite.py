@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from gateway.core.errors import ConflictError, StoreError
-from gateway.store import Store, Tx, iter_statements, load_queries, migrations
+from gateway.store import Store, Tx, load_queries
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -87,27 +87,23 @@ class SqliteStore(Store):
                 return 0
             return self._conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
 
-    def migrate(self) -> list[str]:
-        applied = []
+    @contextmanager
+    def _migrating(self) -> Iterator[int]:
         with self._lock:
             self._conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL)")
-            current = self.schema_version()
-            for version, name, sql in migrations(self.dialect):
-                if version <= current:
-                    continue
-                try:
-                    self._conn.execute("BEGIN IMMEDIATE")
-                    for statement in iter_statements(sql):
-                        self._conn.execute(statement)
-                    self._conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
-                                       (version, name))
-                    self._conn.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    self._rollback_quietly()
-                    raise StoreError(f"migration {name} failed: {exc}") from exc
-                applied.append(name)
-        return applied
+            yield self.schema_version()
+
+    def _apply_migration(self, version: int, name: str, statements: list[str]) -> None:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            for statement in statements:
+                self._conn.execute(statement)
+            self._conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, name))
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback_quietly()
+            raise StoreError(f"migration {name} failed: {exc}") from exc
 
     def wait_for_work(self, timeout: float) -> None:
         if self._work.wait(timeout):

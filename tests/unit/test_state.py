@@ -61,3 +61,41 @@ def test_each_event_is_sent_by_one_side():
 ])
 def test_process_status(state, delivery, pulled, expected):
     assert process_status(state, delivery, pulled) is expected
+
+
+# ------------------------------------------------------------- outbox and queue tables
+
+import re  # noqa: E402
+
+from gateway.core.state import (OUTBOX_TRANSITIONS, QUEUE_TRANSITIONS, OutboxEvent, OutboxState,  # noqa: E402
+                                QueueEvent, QueueState, outbox_expected, queue_state)
+from gateway.store import load_queries  # noqa: E402
+
+# Each outbox move's compare-and-set query (store/sql/*/queries.sql) and its event in the table.
+OUTBOX_QUERIES = {"outbox_delivered": OutboxEvent.RECEIPT, "outbox_retry": OutboxEvent.RETRY,
+                  "outbox_failed": OutboxEvent.FAIL}
+
+
+def _expected_states(sql: str) -> set[str]:
+    where = sql.split("WHERE", 1)[1]
+    found = re.search(r"state\s+IN\s*\(([^)]*)\)", where) or re.search(r"state\s*=\s*('[a-z]+')", where)
+    return {s.strip().strip("'") for s in found.group(1).split(",")}
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+@pytest.mark.parametrize("name,event", sorted(OUTBOX_QUERIES.items()))
+def test_outbox_sql_expects_exactly_the_states_of_the_table(dialect, name, event):
+    assert _expected_states(load_queries(dialect)[name]) == {s.value for s in outbox_expected(event)}
+
+
+def test_a_late_receipt_for_a_failed_item_is_recorded_and_nothing_leaves_delivered():
+    assert OUTBOX_TRANSITIONS[(OutboxState.FAILED, OutboxEvent.RECEIPT)] is OutboxState.DELIVERED
+    assert not [key for key in OUTBOX_TRANSITIONS if key[0] is OutboxState.DELIVERED]
+
+
+def test_queue_items_are_served_again_after_the_visibility_timeout_and_deleted_is_final():
+    assert QUEUE_TRANSITIONS[(QueueState.PULLED, QueueEvent.TIMEOUT)] is QueueState.WAITING
+    assert not [key for key in QUEUE_TRANSITIONS if key[0] is QueueState.DELETED]
+    assert queue_state(deleted=False, pulled=True, visible=False) is QueueState.PULLED
+    assert queue_state(deleted=False, pulled=True, visible=True) is QueueState.WAITING
+    assert queue_state(deleted=True, pulled=True, visible=True) is QueueState.DELETED

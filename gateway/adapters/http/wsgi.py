@@ -1,8 +1,10 @@
 """The HTTP face of a node: routing, the inbound pipeline, the contract files.
 
-Inbound pipeline for the agency interface (STYLE 8), all before Spyne:
-size limit while reading -> hardened parse -> envelope shape and legacy
-normalisation -> tenant -> XSD -> Spyne dispatch -> store -> answer.
+One pass down the layers per request: tenant and size limit here, then the
+port's pipeline (``pipeline/agency.py`` or ``pipeline/node.py``: hardened
+parse, envelope, XSD, signatures), then Spyne dispatch (``adapters/soap``),
+then the operation (one store transaction), then the answer
+(``pipeline/answer.py``).
 
 Routes
   POST /ecms-ws01/service2                  the node's default organisation
@@ -14,7 +16,6 @@ Routes
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import logging
 import re
@@ -22,23 +23,22 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from gateway.core.xml import contract, envelope, safe as xmlsafe
-from gateway.core.letters import letter
-from gateway.core import ns
-from gateway.core.trust import pki
-from gateway.operations.agency import Agency
-from gateway.core.xml.contract import AGENCY_PATH, NODE_PATH
-from gateway.core.network.directory import Directory
-from gateway.core.errors import ErrorCode, LocalError, RemoteError, StoreError, fault_for
-from gateway.telemetry import Metrics
-from gateway.operations.relay import Relay, standalone
 from gateway.adapters.soap.service import AgencySpyne, Call, NodeCall, NodeSpyne
+from gateway.core.errors import ErrorCode, RemoteError, StoreError, fault_for
+from gateway.core.network.directory import Directory
+from gateway.core.trust import pki
 from gateway.core.trust.keyring import AgencyAuth, Caller
+from gateway.core.xml import contract, envelope
+from gateway.core.xml.contract import AGENCY_PATH, NODE_PATH
+from gateway.operations.agency import Agency
+from gateway.operations.relay import Relay
+from gateway.pipeline import agency as agency_pipeline, answer, node as node_pipeline
+from gateway.pipeline.answer import Answer, Port
+from gateway.telemetry import Metrics
 
 log = logging.getLogger("gateway.http")
 
 _ENDPOINT = re.compile(r"^" + re.escape(AGENCY_PATH) + r"(?:/([0-9]{10}))?/?$")
-NODE_BODY_FACTOR = 2  # a node message carries a letter base64-encoded once more (4/3), plus the envelope
 _XSD = re.compile(r"^" + re.escape(contract.SERVED_XSD_PATH) + r"([A-Za-z0-9_.-]+\.xsd)$")
 _SOAP_TYPES = ("text/xml", "application/soap+xml", "application/xml")
 READ_CHUNK = 256 * 1024
@@ -46,35 +46,39 @@ READ_CHUNK = 256 * 1024
 StartResponse = Callable[..., object]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Answer:
-    status: int
-    body: bytes
-    content_type: str
+@dataclass(kw_only=True)
+class _Progress:
+    """How far a request got: what its fault and log line can say."""
+
+    port: Port
+    name: str
+    version: str
+    operation: str = "?"
 
 
 class NodeApp:
-    """The WSGI application of one node."""
+    """The WSGI application of one node: routes, and one pass down the layers per request."""
 
-    def __init__(self, *, agency: Agency, directory: Directory, limits: xmlsafe.Limits,
-                 agency_url: Callable[[str | None], str], health: Callable[[], bool], auth: AgencyAuth,
-                 relay: Relay, node_url: str, directory_snapshot: Callable[[], bytes] | None = None) -> None:
+    def __init__(self, *, agency: Agency, relay: Relay, directory: Directory, auth: AgencyAuth,
+                 agency_ctx: agency_pipeline.AgencyContext, node_ctx: node_pipeline.NodeContext,
+                 agency_url: Callable[[str | None], str], node_url: str, health: Callable[[], bool],
+                 metrics: Metrics, directory_snapshot: Callable[[], bytes] | None = None) -> None:
         self.agency = agency
-        self.auth = auth
         self.relay = relay
+        self.directory = directory
+        self.auth = auth
+        self.agency_ctx = agency_ctx
+        self.node_ctx = node_ctx
+        self.agency_url = agency_url
         self.node_url = node_url
+        self.health = health
+        self.metrics = metrics
         self.directory_snapshot = directory_snapshot
+        self.spyne = AgencySpyne()
         self.node_spyne = NodeSpyne()
-        self.metrics = Metrics()
         # Compile the schemas at start-up, not on the first request.
         contract.agency_schema()
         contract.node_schema()
-        self.node_limits = dataclasses.replace(limits, max_bytes=limits.max_bytes * NODE_BODY_FACTOR)
-        self.directory = directory
-        self.limits = limits
-        self.agency_url = agency_url
-        self.health = health
-        self.spyne = AgencySpyne()
 
     # ------------------------------------------------------------------ WSGI
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
@@ -94,118 +98,96 @@ class NodeApp:
                 return self.soap(environ, org_id or self.directory.default_id)
             if method in ("GET", "HEAD") and query.lower().split("&")[0] in ("wsdl", "wsdl="):
                 if org_id and not self.directory.is_hosted(org_id):
-                    return _text(404, f"no organisation {org_id} on this node\n")
+                    return answer.text(404, f"no organisation {org_id} on this node\n")
                 return Answer(status=200, content_type="text/xml; charset=utf-8",
                               body=contract.served_wsdl(contract.AGENCY_WSDL, self.agency_url(org_id)))
-            return _text(405, "POST a SOAP request, or GET ?wsdl\n")
+            return answer.text(405, "POST a SOAP request, or GET ?wsdl\n")
         if path.rstrip("/") == NODE_PATH:
             if method == "POST":
                 return self.node(environ)
             if method in ("GET", "HEAD") and query.lower().split("&")[0] in ("wsdl", "wsdl="):
                 return Answer(status=200, content_type="text/xml; charset=utf-8",
                               body=contract.served_wsdl(contract.NODE_WSDL, self.node_url))
-            return _text(405, "POST a node message, or GET ?wsdl\n")
+            return answer.text(405, "POST a node message, or GET ?wsdl\n")
         xsd = _XSD.match(path)
         if xsd and method in ("GET", "HEAD"):
             try:
                 return Answer(status=200, content_type="text/xml; charset=utf-8", body=contract.xsd_text(xsd.group(1)))
             except KeyError:
-                return _text(404, "no such schema\n")
+                return answer.text(404, "no such schema\n")
         if path == "/healthz":
             ok = self.health()
-            return Answer(status=200 if ok else 503, content_type="application/json",
-                          body=json.dumps({"store": "ok" if ok else "unavailable"}).encode())
+            return answer.text(200 if ok else 503, json.dumps({"store": "ok" if ok else "unavailable"}),
+                               "application/json")
         if path == "/metrics":
-            return Answer(status=200, content_type="text/plain; version=0.0.4; charset=utf-8",
-                          body=self.metrics.render(self._gauges()).encode())
+            return answer.text(200, self.metrics.render(self._gauges()), "text/plain; version=0.0.4; charset=utf-8")
         if path == "/":
-            return _text(200, f"e-CMS gateway. Agency interface: {self.agency_url(None)} (WSDL: ?wsdl)\n")
-        return _text(404, "not found\n")
+            return answer.text(200, f"e-CMS gateway. Agency interface: {self.agency_url(None)} (WSDL: ?wsdl)\n")
+        return answer.text(404, "not found\n")
 
-    # ------------------------------------------------------------------ SOAP
+    # ------------------------------------------------------------------ ports
     def soap(self, environ: dict, org_id: str) -> Answer:
-        started = time.perf_counter()
+        """The agency port: body -> pipeline (parse, envelope, XSD, sign or verify) -> Spyne -> operation."""
         content_type = environ.get("CONTENT_TYPE", "") or ""
-        version = envelope.SOAP12 if "soap+xml" in content_type.lower() else envelope.SOAP11
-        operation = "?"
-        try:
-            caller = self.directory.require_hosted(org_id)
-            self.auth.authorize(org_id, caller_of(environ), self.agency.clock.now())
-            _check_content_type(content_type)
-            body = read_body(environ, self.limits.max_bytes)
-            root = xmlsafe.parse(body, self.limits)
-            request = envelope.parse_request(root)
-            version, operation = request.soap_version, request.operation
-            document = None
-            if operation == "CorrespondenceLetterOutbound":
-                document = request.body.find(ns.rsm("GovernmentDocument"))
-                if document is not None:
-                    letter.check_main_letter(document)
-            contract.validate(request.body)
-            # Signatures are made or verified before Spyne sees the request; only a
-            # verified letter reaches its handler.
-            prepared = self.agency.prepare_letter(caller, document, body) if document is not None else None
-            answer = self.spyne.call(request.body, Call(agency=self.agency, caller=caller, raw=body,
-                                                        prepared=prepared))
-            log.info("%s %s ok %.1f ms", org_id, operation, (time.perf_counter() - started) * 1000)
-            self.metrics.inc("gateway_agency_requests_total", operation=operation, code="ok")
-            return Answer(status=200, body=envelope.wrap(version, answer),
-                          content_type=envelope.CONTENT_TYPE[version])
-        except RemoteError as exc:
-            error = exc
-            log.info("%s %s refused %s %s", org_id, operation, exc.code.code, exc.detail)
-        except StoreError as exc:
-            error = fault_for(exc)
-            log.error("%s %s store failure: %s", org_id, operation, exc)
-        except (LocalError, Exception) as exc:  # noqa: BLE001 - the client gets a fault, never a crash
-            error = fault_for(exc)
-            log.exception("%s %s internal error", org_id, operation)
-        self.metrics.inc("gateway_agency_requests_total", operation=operation, code=error.code.code)
-        errors = [error]
-        return Answer(status=envelope.fault_http_status(version, errors), body=envelope.fault(version, errors),
-                      content_type=envelope.CONTENT_TYPE[version])
+        progress = _Progress(port=Port.AGENCY, name=org_id,
+                             version=envelope.SOAP12 if "soap+xml" in content_type.lower() else envelope.SOAP11)
 
+        def handle() -> Answer:
+            caller = self.directory.require_hosted(org_id)
+            now = self.agency.clock.now()
+            self.auth.authorize(org_id, caller_of(environ), now)
+            _check_content_type(content_type)
+            body = read_body(environ, self.agency_ctx.limits.max_bytes)
+            request = agency_pipeline.read(body, self.agency_ctx.limits)
+            progress.version, progress.operation = request.soap_version, request.operation
+            call = agency_pipeline.check(request, body, caller=caller, ctx=self.agency_ctx, now=now)
+            element = self.spyne.call(call.body, Call(agency=self.agency, caller=caller, raw=body,
+                                                      prepared=call.prepared))
+            return answer.ok(call.soap_version, element)
+
+        return self._guarded(progress, handle)
 
     def node(self, environ: dict) -> Answer:
         """The node port: signed node messages in, signed receipts out (DESIGN section 4).
 
         No credentials here: every message is signed by a node of the directory and
-        verified before anything is stored. Client faults answer HTTP 400 (the
-        sender must not retry), server faults 500 (it should).
+        verified before anything is stored.
         """
-        started = time.perf_counter()
-        operation = "?"
-        try:
+        progress = _Progress(port=Port.NODE, name="node", version=envelope.SOAP11)
+
+        def handle() -> Answer:
             _check_content_type(environ.get("CONTENT_TYPE", "") or "")
-            body = read_body(environ, self.node_limits.max_bytes)
-            request = envelope.parse_node_request(xmlsafe.parse(body, self.node_limits))
-            operation = request.operation
-            checked = None
-            if operation == "Deliver":
-                # The node message is verified before Spyne sees it; the handler only stores.
-                messages = [c for c in request.body if isinstance(c.tag, str)]
-                if len(messages) != 1 or messages[0].tag != ns.node("NodeMessage"):
-                    raise RemoteError(ErrorCode.SCHEMA_INVALID, "DeliverRequest holds exactly one n:NodeMessage")
-                checked = self.relay.check(standalone(messages[0]))
-            answer = self.node_spyne.call(request.body, NodeCall(relay=self.relay, checked=checked,
-                                                                 directory_snapshot=self.directory_snapshot))
-            log.info("node %s ok %.1f ms", operation, (time.perf_counter() - started) * 1000)
-            self.metrics.inc("gateway_node_requests_total", operation=operation, code="ok")
-            return Answer(status=200, body=envelope.wrap(envelope.SOAP11, answer),
-                          content_type=envelope.CONTENT_TYPE[envelope.SOAP11])
+            body = read_body(environ, self.node_ctx.limits.max_bytes)
+            request = node_pipeline.read(body, self.node_ctx.limits)
+            progress.operation = request.operation
+            checked = node_pipeline.check(request, ctx=self.node_ctx, now=self.relay.clock.now())
+            element = self.node_spyne.call(request.body, NodeCall(relay=self.relay, checked=checked,
+                                                                  directory_snapshot=self.directory_snapshot))
+            return answer.ok(envelope.SOAP11, element)
+
+        return self._guarded(progress, handle)
+
+    def _guarded(self, progress: "_Progress", handle: Callable[[], Answer]) -> Answer:
+        """The one error path of both ports: every exception becomes a documented fault, logged and counted."""
+        started = time.perf_counter()
+        metric = f"gateway_{progress.port.value}_requests_total"
+        try:
+            result = handle()
         except RemoteError as exc:
             error = exc
-            log.info("node %s refused %s %s", operation, exc.code.code, exc.detail)
+            log.info("%s %s refused %s %s", progress.name, progress.operation, exc.code.code, exc.detail)
         except StoreError as exc:
             error = fault_for(exc)
-            log.error("node %s store failure: %s", operation, exc)
-        except Exception:  # noqa: BLE001 - a fault, never a crash
+            log.error("%s %s store failure: %s", progress.name, progress.operation, exc)
+        except Exception:  # noqa: BLE001 - the client gets a fault, never a crash
             error = fault_for(Exception())
-            log.exception("node %s internal error", operation)
-        self.metrics.inc("gateway_node_requests_total", operation=operation, code=error.code.code)
-        return Answer(status=400 if error.code.is_client_fault else 500, body=envelope.fault(envelope.SOAP11, [error]),
-                      content_type=envelope.CONTENT_TYPE[envelope.SOAP11])
-
+            log.exception("%s %s internal error", progress.name, progress.operation)
+        else:
+            log.info("%s %s ok %.1f ms", progress.name, progress.operation, (time.perf_counter() - started) * 1000)
+            self.metrics.inc(metric, operation=progress.operation, code="ok")
+            return result
+        self.metrics.inc(metric, operation=progress.operation, code=error.code.code)
+        return answer.fault(error, version=progress.version, port=progress.port)
 
     def _gauges(self) -> dict:
         """What the store knows: queue depth per organisation, outbox items per state."""
@@ -277,10 +259,6 @@ def read_body(environ: dict, limit: int) -> bytes:
             raise RemoteError(ErrorCode.TOO_LARGE, f"more than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _text(status: int, text: str) -> Answer:
-    return Answer(status=status, body=text.encode("utf-8"), content_type="text/plain; charset=utf-8")
 
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",

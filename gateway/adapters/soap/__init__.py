@@ -1,0 +1,1 @@
+"""Spyne, and only here: typed models of the contract, dispatch of one checked element."""

@@ -29,13 +29,13 @@ from spyne import AnyXml, Application, ComplexModel, MethodContext, ServiceBase,
 from spyne.protocol.xml import XmlDocument
 from spyne.server import ServerBase
 
-from gateway.core.letters import codelists, decide as exchange
+from gateway.core.letters import codelists, decide
 from gateway.core.xml import envelope
 from gateway.core import ns
 from gateway.operations.agency import Agency, Item
 from gateway.core.time import wire_time
 from gateway.core.network.directory import Organization
-from gateway.core.errors import ErrorCode, GatewayError, LocalError, RemoteError, StoreError
+from gateway.core.errors import ErrorCode, GatewayError, LocalError, RemoteError
 from gateway.core.letters.letter import NOTIFIER_ELEMENTS, make_notifier
 
 log = logging.getLogger(__name__)
@@ -254,7 +254,7 @@ class AgencyService(ServiceBase):
     def CorrespondenceLetterInboundSpecial(call: Call, req: Any) -> Any:
         """Fetch one named letter or notifier again."""
         name, value = next((n, getattr(req, n)) for n in SPECIAL_ITEMS if getattr(req, n) is not None)
-        reference = exchange.make_reference(
+        reference = decide.make_reference(
             name, letter_id=value.LetterID, correspondence_date=value.CorrespondenceDate,
             sender=value.SenderDepartment.Code, receiver=value.AcceptDepartment.Code)
         return _item_response(call, CorrespondenceLetterInboundResponseType,
@@ -266,7 +266,7 @@ class AgencyService(ServiceBase):
     @_guarded
     def CorrespondenceDeleteGovernmentDocument(call: Call, req: Any) -> Any:
         """3.2.13 the sender withdraws a rejected or invalid letter."""
-        reference = exchange.make_reference(
+        reference = decide.make_reference(
             "CorrespondenceDeleteGovernmentDocumentRequest", letter_id=req.LetterID,
             correspondence_date=req.CorrespondenceDate, sender=req.SenderDepartment.Code,
             receiver=req.AcceptDepartment.Code)

@@ -11,9 +11,41 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from gateway.core.errors import ErrorCode, RemoteError
-from gateway.core.letters.letter import Letter, Notifier, check_date
+from gateway.core.network.directory import Directory
+from gateway.core.letters.letter import Letter, LetterIdentity, Notifier, check_date
 from gateway.core.state import ACTOR, Actor, Event, LetterState, allowed
 from gateway.core.records import LetterRow
+
+
+@dataclass(frozen=True, kw_only=True)
+class Queue:
+    """The item goes into the queue of ``org``, hosted on this node."""
+
+    org: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outbox:
+    """The item goes into the outbox, to be pushed to ``next_node`` on the way to ``org``."""
+
+    org: str
+    next_node: str
+
+
+def place(receiver: str, directory: Directory) -> Queue | Outbox:
+    """Where an item for ``receiver`` goes: the one "queue here or outbox there" decision.
+
+    Letters are routed by the receiver's OrganizationID (never by wsa:To, which
+    clients fill inconsistently); UNKNOWN_RECEIVER when the directory does not
+    know it or no neighbour node leads to it.
+    """
+    org = directory.require_receiver(receiver)
+    if org.hosted:
+        return Queue(org=org.id)
+    hop = directory.next_hop(org.id)
+    if hop is None:
+        raise RemoteError(ErrorCode.UNKNOWN_RECEIVER, f"{org.id} is not hosted here and no node route leads to it")
+    return Outbox(org=org.id, next_node=hop.id)
 
 
 class Submit(enum.Enum):
@@ -104,29 +136,19 @@ def accept_id_after(event: Event, letter: LetterRow, notifier: Notifier) -> str:
     return notifier.accept_id if event is Event.ACCEPT else letter.accept_id
 
 
-@dataclass(frozen=True, kw_only=True)
-class LetterReference:
-    """A letter named by its full identity (withdrawal 3.2.13 and the special re-request)."""
-
-    letter_id: str
-    correspondence_date: str
-    sender: str
-    receiver: str
-
-
 def make_reference(name: str, *, letter_id: str, correspondence_date: str, sender: str,
-                   receiver: str) -> LetterReference:
-    """A :class:`LetterReference` from the fields of element ``name``, or INVALID_FIELD."""
+                   receiver: str) -> LetterIdentity:
+    """A :class:`LetterIdentity` from the fields of element ``name``, or INVALID_FIELD."""
     letter_id = (letter_id or "").strip()
     if not letter_id:
         raise RemoteError(ErrorCode.INVALID_FIELD, f"{name}/LetterID is empty")
-    return LetterReference(
+    return LetterIdentity(
         letter_id=letter_id,
         correspondence_date=check_date((correspondence_date or "").strip(), f"{name}/CorrespondenceDate"),
         sender=(sender or "").strip(), receiver=(receiver or "").strip())
 
 
-def check_withdrawal(reference: LetterReference, caller_id: str) -> None:
+def check_withdrawal(reference: LetterIdentity, caller_id: str) -> None:
     if reference.sender != caller_id:
         raise RemoteError(ErrorCode.SENDER_MISMATCH,
                           f"SenderDepartment/Code {reference.sender or '(empty)'} is not {caller_id}: "
@@ -140,7 +162,7 @@ def special_side(item: str) -> Actor:
     return Actor.SENDER
 
 
-def check_special(reference: LetterReference, item: str, caller_id: str) -> None:
+def check_special(reference: LetterIdentity, item: str, caller_id: str) -> None:
     side = special_side(item)
     own = reference.receiver if side is Actor.RECEIVER else reference.sender
     if own != caller_id:

@@ -1,0 +1,1 @@
+"""Signatures (XML-DSig), certificates, the keyring and tenant checks."""

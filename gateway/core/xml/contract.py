@@ -104,3 +104,18 @@ def served_wsdl(name: str, address: str) -> bytes:
 
 def wsdl_path(name: str = AGENCY_WSDL) -> Path:
     return _package_data_dir("wsdl") / name
+
+
+def check_before_signing(element: etree._Element, schema: etree.XMLSchema) -> None:
+    """Validate a document we built, before it is signed (STYLE 8: build -> validate -> sign last).
+
+    The node schemas require the enveloped ds:Signature as the last child, so
+    the one complaint allowed here is that it is still missing. Anything else
+    is our own bug: LocalError, never a fault blamed on a peer.
+    """
+    if schema.validate(element):
+        return
+    problems = [e.message for e in schema.error_log
+                if not ("Missing child element" in e.message and "Signature" in e.message)]
+    if problems:
+        raise LocalError(f"built {etree.QName(element).localname} is not schema-valid: {problems[0]}")

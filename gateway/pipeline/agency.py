@@ -1,0 +1,109 @@
+"""The agency port's inbound pipeline, pure (STYLE 8): bytes in, a checked call out.
+
+Stages, in this order and nowhere else::
+
+    read:  hardened parse (size and depth limits, no DTD) -> envelope shape and legacy normalisation
+    check: the main letter is there -> XSD -> letter rules -> sender is the caller -> receiver is
+           reachable -> sign (for the sender) or keep its signature -> verify what will be stored
+
+Only what was signed flows on: the facts the operation stores are read from
+the verified document. The HTTP adapter reads the body under the size limit
+and resolves the tenant before it calls :func:`read`; Spyne and the operation
+run after :func:`check`, so no handler ever sees an unverified letter.
+
+No I/O: the keys, the directory, the policy and ``now`` come in as arguments.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from lxml import etree
+
+from gateway.core import ns
+from gateway.core.letters import decide
+from gateway.core.letters.letter import Letter, check_main_letter, read_letter, stored_copy
+from gateway.core.network.directory import Directory, Organization
+from gateway.core.records import SignedBy
+from gateway.core.trust import signing
+from gateway.core.trust.keyring import Keyring
+from gateway.core.trust.signing import VerifyPolicy
+from gateway.core.xml import contract, envelope, safe
+
+SEND = "CorrespondenceLetterOutbound"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgencyContext:
+    """What the agency pipeline needs besides the request: built once by the composition root."""
+
+    directory: Directory
+    keyring: Keyring
+    limits: safe.Limits
+    verify: VerifyPolicy
+    allow_top_secret: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedLetter:
+    """A letter checked, signed (by its client or here) and verified, not yet stored."""
+
+    letter: Letter
+    stored: bytes            # the signed document, as it will be stored, served and forwarded
+    signed_by: SignedBy      # CLIENT or NODE
+    verified: signing.Verified
+    raw: bytes               # the request body as received
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgencyCall:
+    """One agency request after the pipeline: the operation element and, for a letter, what was verified."""
+
+    soap_version: str
+    operation: str
+    body: etree._Element     # the operation element (unqualified, schema-valid)
+    raw: bytes
+    prepared: PreparedLetter | None = None
+
+
+def read(body: bytes, limits: safe.Limits) -> envelope.AgencyRequest:
+    """Parse the body with the hardened parser and check the envelope; the operation and SOAP version are known after."""
+    return envelope.parse_request(safe.parse(body, limits))
+
+
+def check(request: envelope.AgencyRequest, raw: bytes, *, caller: Organization, ctx: AgencyContext,
+          now: dt.datetime) -> AgencyCall:
+    """Schema, letter rules and signature: everything that needs no store."""
+    document = None
+    if request.operation == SEND:
+        document = request.body.find(ns.rsm("GovernmentDocument"))
+        if document is not None:
+            check_main_letter(document)
+    contract.validate(request.body)
+    prepared = prepare_letter(document, raw, caller=caller, ctx=ctx, now=now) if document is not None else None
+    return AgencyCall(soap_version=request.soap_version, operation=request.operation, body=request.body,
+                      raw=raw, prepared=prepared)
+
+
+def prepare_letter(document: etree._Element, raw: bytes, *, caller: Organization, ctx: AgencyContext,
+                   now: dt.datetime) -> PreparedLetter:
+    """Business rules, the signature (made or checked), and the facts read from what was signed."""
+    letter = read_letter(document, allow_top_secret=ctx.allow_top_secret)
+    decide.check_sender(letter, caller.id)
+    decide.place(letter.receiver.department_id, ctx.directory)
+    signed_doc, signed_by = _signed(document, caller.id, ctx.keyring)
+    # Every letter is verified before it is queued, the node's own signature included.
+    verified = signing.verify_letter(signed_doc, trusted=ctx.keyring.trusted_for(caller.id), policy=ctx.verify,
+                                     now=now)
+    return PreparedLetter(letter=read_letter(signed_doc, allow_top_secret=ctx.allow_top_secret),
+                          stored=etree.tostring(signed_doc, encoding="utf-8"), signed_by=signed_by,
+                          verified=verified, raw=raw)
+
+
+def _signed(document: etree._Element, sender: str, keyring: Keyring) -> tuple[etree._Element, SignedBy]:
+    """The letter as it will travel: signed by its client already, or here on the sender's behalf."""
+    if signing.signature_element(document) is not None:
+        return stored_copy(document), SignedBy.CLIENT
+    # A GovernmentSignature without ds:Signature (one client family sends only
+    # TypeCode and SignerParty) is replaced by the node's.
+    return signing.sign_letter(stored_copy(document), keyring.signer_for(sender)), SignedBy.NODE

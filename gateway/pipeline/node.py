@@ -1,0 +1,141 @@
+"""The node port's inbound pipeline, pure: bytes in, one checked NodeMessage out (DESIGN section 4).
+
+Stages, in this order::
+
+    read:  hardened parse -> the node envelope (SOAP 1.1, one carrier operation)
+    check: exactly one n:NodeMessage -> XSD -> the sending node's signature, pinned to the
+           directory -> only the signed message flows on -> addressed to this node -> timestamp
+           window -> the sending node may speak for the sending organisation -> hop count ->
+           the payload: a letter's own end-to-end signature verified, a notifier read
+
+A refused message raises the RemoteError its sender is answered with; nothing
+needs the store yet. The result is typed by kind, so the relay operation never
+guesses what it holds.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from copy import deepcopy
+from dataclasses import dataclass
+
+from lxml import etree
+
+from gateway.core import ns
+from gateway.core.errors import ErrorCode, RemoteError
+from gateway.core.letters.letter import NOTIFIER_ELEMENTS, Letter, read_letter
+from gateway.core.network import nodemsg
+from gateway.core.network.directory import Directory
+from gateway.core.network.nodemsg import NodeMessage
+from gateway.core.state import Event, ItemKind
+from gateway.core.trust import signing
+from gateway.core.trust.keyring import Keyring
+from gateway.core.trust.signing import VerifyPolicy
+from gateway.core.xml import contract, envelope, safe
+
+DELIVER = "Deliver"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeContext:
+    """What the node pipeline needs besides the request: built once by the composition root."""
+
+    node_id: str
+    directory: Directory
+    keyring: Keyring
+    limits: safe.Limits
+    verify: VerifyPolicy
+    clock_skew: dt.timedelta
+    allow_top_secret: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckedLetter:
+    message: NodeMessage
+    letter: Letter
+    verified: signing.Verified
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckedNotifier:
+    message: NodeMessage
+    event: Event
+    element: etree._Element
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckedWithdrawal:
+    message: NodeMessage      # the letter is named by the message's LetterProcessID
+
+
+Checked = CheckedLetter | CheckedNotifier | CheckedWithdrawal
+
+
+def read(body: bytes, limits: safe.Limits) -> envelope.AgencyRequest:
+    """Parse with the hardened parser and find the node port's operation."""
+    return envelope.parse_node_request(safe.parse(body, limits))
+
+
+def check(request: envelope.AgencyRequest, *, ctx: NodeContext, now: dt.datetime) -> Checked | None:
+    """The Deliver operation's one NodeMessage, checked; None for operations that carry none."""
+    if request.operation != DELIVER:
+        return None
+    messages = [c for c in request.body if isinstance(c.tag, str)]
+    if len(messages) != 1 or messages[0].tag != ns.node("NodeMessage"):
+        raise RemoteError(ErrorCode.SCHEMA_INVALID, "DeliverRequest holds exactly one n:NodeMessage")
+    # A document of its own: the signed element taken out of the envelope it came in.
+    return check_message(deepcopy(messages[0]), ctx=ctx, now=now)
+
+
+def check_message(document: etree._Element, *, ctx: NodeContext, now: dt.datetime) -> Checked:
+    """Schema, the sending node's signature, addressing, timestamp, and the payload."""
+    contract.validate(document, contract.node_schema())
+    claimed = (document.findtext(ns.node("SenderNode")) or "").strip()
+    trusted = ctx.keyring.node_certificates.get(claimed)
+    if trusted is None:
+        raise RemoteError(ErrorCode.UNTRUSTED_SIGNER, f"node {claimed!r} is not in this node's directory")
+    signed, _ = signing.verify_document(document, trusted=[trusted], now=now)
+    message = nodemsg.read_message(signed)   # only the signed content flows on
+    if message.receiver_node != ctx.node_id:
+        raise RemoteError(ErrorCode.UNKNOWN_RECEIVER, f"the message is for node {message.receiver_node}, "
+                                                      f"this is {ctx.node_id}")
+    nodemsg.check_timestamp(message, now, ctx.clock_skew)
+    _check_sender_node(message, ctx.directory)
+    if len(message.path) >= nodemsg.MAX_HOPS - 1:
+        raise RemoteError(ErrorCode.UNKNOWN_RECEIVER, "too many hops: a routing loop?")
+    return _payload(message, ctx, now)
+
+
+def _check_sender_node(message: NodeMessage, directory: Directory) -> None:
+    """A node may send only for organisations it hosts or routes for us (DESIGN section 6)."""
+    org = directory.get(message.sender_org)
+    if org is None or org.hosted:
+        raise RemoteError(ErrorCode.UNTRUSTED_SIGNER,
+                          f"organisation {message.sender_org} is not reached through node {message.sender_node}")
+    if message.sender_node not in (org.node, org.via):
+        raise RemoteError(ErrorCode.UNTRUSTED_SIGNER,
+                          f"node {message.sender_node} may not send for {message.sender_org}")
+
+
+def _payload(message: NodeMessage, ctx: NodeContext, now: dt.datetime) -> Checked:
+    """Parse and verify what the message carries."""
+    if message.kind == ItemKind.LETTER:
+        document = safe.parse(message.payload)
+        if document.tag != ns.rsm("GovernmentDocument"):
+            raise RemoteError(ErrorCode.SCHEMA_INVALID, "a letter's Payload is an rsm:GovernmentDocument")
+        contract.validate(document)
+        verified = signing.verify_letter(document, trusted=ctx.keyring.trusted_for(message.sender_org),
+                                         policy=ctx.verify, now=now)
+        letter = read_letter(document, allow_top_secret=ctx.allow_top_secret)
+        if (letter.sender.department_id, letter.receiver.department_id) != \
+                (message.sender_org, message.receiver_org):
+            raise RemoteError(ErrorCode.SENDER_MISMATCH, "the letter's parties differ from the message's")
+        if message.process_id != message.letter_process_id:
+            raise RemoteError(ErrorCode.INVALID_FIELD, "a letter's LetterProcessID is its own ProcessID")
+        return CheckedLetter(message=message, letter=letter, verified=verified)
+    if message.kind == ItemKind.NOTIFIER:
+        element = safe.parse(message.payload)
+        event = NOTIFIER_ELEMENTS.get(element.tag)
+        if event is None:
+            raise RemoteError(ErrorCode.SCHEMA_INVALID, f"{element.tag!r} is not a notifier")
+        return CheckedNotifier(message=message, event=event, element=element)
+    return CheckedWithdrawal(message=message)
