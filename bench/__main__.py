@@ -27,14 +27,13 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 
 CENTRAL, CHIANGMAI = "2000100000", "2000350000"
 PDF_BYTES = b"%PDF-1.4\n" + os.urandom(15_000) + b"\n%%EOF\n"   # a one-page scan is about this size
 
 
 def letter_body(letter_id: str) -> bytes:
-    from wire import send_request
+    from gateway.testing.wire import send_request
     return send_request(letter_id=letter_id, main=base64.b64encode(PDF_BYTES).decode(), sender=CENTRAL,
                         receiver=CHIANGMAI)
 
@@ -167,7 +166,7 @@ def phase_echo(args) -> float:
 
 
 def node_pair(work: Path, database_a: str, database_b: str, threads: int):
-    from network import make_pki, toml_for
+    from gateway.testing.network import make_pki, toml_for
     net = make_pki(work / "pki", dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1))
     ports = {"moe-hub": free_port(), "moe-r15": free_port(), "ocsc": free_port()}
     procs = []
@@ -255,7 +254,7 @@ def main() -> int:
     backends = [("SQLite", lambda w, n: f"sqlite:{w / n / 'gateway.sqlite3'}")]
     cluster = None
     if not args.skip_postgres:
-        import pgcluster
+        from gateway.testing import pgcluster
         cluster = pgcluster.Cluster().start()
         backends.append(("PostgreSQL", lambda w, n: cluster.create_database(f"bench_{n.replace('-', '_')}_{uuid.uuid4().hex[:6]}")))
     try:

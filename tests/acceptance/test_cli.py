@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import PDF, free_port
+from gateway.testing.fixtures import PDF
+
+from gateway.testing.live import free_port
 
 pytestmark = pytest.mark.acceptance
 GATEWAY = [sys.executable, "-m", "gateway"]

@@ -17,11 +17,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from network import CENTRAL, CHIANGMAI, OCSC, make_pki, toml_for
+from gateway.testing.network import CENTRAL, CHIANGMAI, OCSC, make_pki, toml_for
 from procs import Proc, migrate
-from wire import PULL, soap
+from gateway.testing.wire import PULL, soap
 
-from conftest import PDF, free_port
+from gateway.testing.fixtures import PDF
+
+from gateway.testing.live import free_port
 from gateway.adapters.esaraban import AgencyClient, Attachment, ClientError, OutgoingLetter
 
 pytestmark = pytest.mark.acceptance
@@ -270,7 +272,7 @@ def test_kill_9_at_random_moments_loses_nothing_and_doubles_nothing(cluster, pg_
 @pytest.fixture
 def durable_pg():
     """A cluster of its own with fsync and synchronous commit on: this test crashes PostgreSQL."""
-    import pgcluster
+    from gateway.testing import pgcluster
     c = pgcluster.Cluster(durable=True).start()
     yield c
     c.destroy()

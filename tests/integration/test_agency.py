@@ -8,9 +8,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from wire import PULL, call, delete_request, notifier_request, reference, send_request, soap
+from gateway.testing.wire import PULL, call, delete_request, notifier_request, reference, send_request, soap
 
-from conftest import CENTRAL, CHIANGMAI, KHONKAEN, REGION1
+from gateway.testing.fixtures import CENTRAL, CHIANGMAI, KHONKAEN, REGION1
 from gateway.core import ns
 
 LID = "ศธ 0210/1234"

@@ -88,13 +88,13 @@ import multiprocessing
 import threading
 
 import pytest
-from attacks_util import (DS_SHA1, GOV_SIG, HMAC_SHA256, LETTER, RSA_SHA1, SIGNATURE, c14n, foreign_ca_signer,
+from gateway.testing.attacks import (DS_SHA1, GOV_SIG, HMAC_SHA256, LETTER, RSA_SHA1, SIGNATURE, c14n, foreign_ca_signer,
                           forge, org_certificate, org_signer, outbound, resign, self_signed_signer, set_digest,
                           signature_of, signed, text)
 from lxml import etree
-from wire import PULL, Reply, call, delete_request, notifier_request, reference, soap
+from gateway.testing.wire import PULL, Reply, call, delete_request, notifier_request, reference, soap
 
-from conftest import CENTRAL, CHIANGMAI, KHONKAEN, unique_letter_id
+from gateway.testing.fixtures import CENTRAL, CHIANGMAI, KHONKAEN, unique_letter_id
 from gateway.runtime import wiring as app
 from gateway.core import ns
 from gateway.core.trust import signing

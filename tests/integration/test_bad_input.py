@@ -5,9 +5,9 @@ import dataclasses
 import re
 
 import pytest
-from wire import PULL, call, letter, notifier_request, send_request, soap
+from gateway.testing.wire import PULL, call, letter, notifier_request, send_request, soap
 
-from conftest import CENTRAL, CHIANGMAI
+from gateway.testing.fixtures import CENTRAL, CHIANGMAI
 from gateway.runtime import wiring as app
 from gateway.core.xml import safe as xmlsafe
 

@@ -28,7 +28,7 @@ import pytest
 import requests
 from lxml import etree
 
-from conftest import CENTRAL, CHIANGMAI, PDF, PDF_B64
+from gateway.testing.fixtures import CENTRAL, CHIANGMAI, PDF, PDF_B64
 
 from gateway.core import ns
 from gateway.core.time import BANGKOK

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CENTRAL, CHIANGMAI, KHONKAEN, PDF_B64, unique_letter_id
+from gateway.testing.fixtures import CENTRAL, CHIANGMAI, KHONKAEN, PDF_B64, unique_letter_id
 from gateway.core.network.directory import DEMO_ORGANIZATIONS
 
 NODE_DIR = Path(__file__).resolve().parent.parent / "interop" / "node"

@@ -17,7 +17,7 @@ from cryptography import x509
 from lxml import etree
 from zeep.plugins import HistoryPlugin
 
-from conftest import CENTRAL, CHIANGMAI, KHONKAEN, PDF, unique_letter_id
+from gateway.testing.fixtures import CENTRAL, CHIANGMAI, KHONKAEN, PDF, unique_letter_id
 from gateway.core.letters import codelists
 from gateway.core import ns
 from gateway.adapters.esaraban import Attachment, OutgoingLetter, letter_xml
@@ -301,7 +301,7 @@ def test_refused_letter_is_withdrawn_and_sent_again(z, verdict, status):
     assert statuses[resent.ProcessID].ProcessStatus == "PULLED"
 
 
-def test_letter_built_by_hand_as_lxml_is_sent_through_zeep(z):
+def test_letter_built_by_hand_as_lxml_is_sent_through_zeep(z, clock):
     """A letter kept as XML (as e-Saraban systems store it) goes through zeep via Element.parse.
 
     zeep does not take a raw lxml element or an AnyObject for the typed rsm:GovernmentDocument
@@ -311,7 +311,7 @@ def test_letter_built_by_hand_as_lxml_is_sent_through_zeep(z):
     subject = "ขอความอนุเคราะห์ข้อมูล & สถิติ <ปีงบประมาณ ๒๕๖๙>"
     xml = letter_xml(OutgoingLetter(
         letter_id=letter_id, correspondence_date=DATE, subject=subject, sender=CENTRAL, receiver=CHIANGMAI,
-        speed_code="004", main_letter=Attachment(mime_code="application/pdf", content=PDF)))
+        speed_code="004", main_letter=Attachment(mime_code="application/pdf", content=PDF)), clock.now())
     element = etree.fromstring(xml.encode("utf-8"))
     document = z.client.get_element(f"{{{ns.RSM}}}GovernmentDocument").parse(element, z.client.wsdl.types)
     sent = z.act_as(CENTRAL).CorrespondenceLetterOutbound(GovernmentDocument=document)

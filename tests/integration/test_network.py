@@ -13,10 +13,12 @@ import uuid
 import pytest
 import requests
 from lxml import etree
-from network import CENTRAL, CHIANGMAI, OCSC, REGION15, make_pki, node_config
-from wire import PULL, call, delete_request, notifier_request, reference, send_request, soap
+from gateway.testing.network import CENTRAL, CHIANGMAI, OCSC, REGION15, make_pki, node_config
+from gateway.testing.wire import PULL, call, delete_request, notifier_request, reference, send_request, soap
 
-from conftest import LiveServer, free_port
+from gateway.testing.live import LiveServer, free_port
+from gateway.core.letters import decide
+from gateway.core.state import ItemKind
 from gateway.runtime import directory_sync
 from gateway.runtime import wiring as app
 from gateway.core.xml import envelope
@@ -65,7 +67,9 @@ def network(backend, request, tmp_path, net_pki):
     ports = {name: free_port() for name in NODES}
     servers = {}
     for name in NODES:
-        if backend == "sqlite":
+        if backend == "memory":
+            store = app.open_store("memory:")
+        elif backend == "sqlite":
             store = app.open_store(f"sqlite:{tmp_path / name / 'gateway.sqlite3'}")
         else:
             cluster = request.getfixturevalue("pg_cluster")
@@ -202,7 +206,7 @@ def _signed_message(node: app.Node, row, *, timestamp, keyring: Keyring | None =
         message_id=row.message_id, sender_node=node.config.node_id, receiver_node=row.next_node,
         sender_org=row.sender_org, receiver_org=row.receiver_org, timestamp=timestamp, kind=row.kind,
         process_id=row.process_id, letter_process_id=row.letter_process_id,
-        path=nodemsg.path_from_json(row.path), payload=row.payload)), (keyring or node.agency.keyring).node_signer)
+        path=nodemsg.path_from_json(row.path), payload=row.payload)), (keyring or node.keyring).node_signer)
     carrier = etree.Element(f"{{{ns.NODE_CARRIER}}}DeliverRequest", nsmap={"c": ns.NODE_CARRIER})
     carrier.append(message)
     return envelope.wrap("1.1", etree.tostring(carrier, encoding="utf-8"))
@@ -243,7 +247,7 @@ def test_a_refused_message_gets_no_receipt_and_stores_nothing(network, net_pki):
     region = network.servers["moe-r15"]
     before = network.counts("moe-r15")
     # signed by the agency's node while claiming to be the hub
-    agency_keyring = network.node("ocsc").agency.keyring
+    agency_keyring = network.node("ocsc").keyring
     forged = _post(region, _signed_message(hub, row, timestamp=network.clock.now(), keyring=agency_keyring))
     assert forged.status_code == 400 and b"<ErrorCode>4004</ErrorCode>" in forged.content
     assert b"NodeReceipt" not in forged.content
@@ -274,8 +278,9 @@ def test_items_of_one_letter_leave_in_order(network):
     sent = send(network, "moe-hub", CENTRAL, CHIANGMAI, "ศธ 0210/4004")
     hub = network.node("moe-hub")
     with hub.store.transaction() as tx:
-        hub.relay.enqueue(tx, kind="withdrawal", process_id=str(uuid.uuid4()), letter_process_id=sent.process_id,
-                          sender_org=CENTRAL, receiver_org=CHIANGMAI, payload=b"<x/>", path=(), now=network.clock.now())
+        hub.relay.enqueue(tx, decide.place(CHIANGMAI, hub.config.directory), kind=ItemKind.WITHDRAWAL,
+                          process_id=str(uuid.uuid4()), letter_process_id=sent.process_id, sender_org=CENTRAL,
+                          payload=b"<x/>", path=(), now=network.clock.now())
         claimed = tx.claim_outbox(now=network.clock.now(), until=network.clock.now() + dt.timedelta(minutes=1),
                                   token="t", limit=10)
     assert [r.kind for r in claimed] == ["letter"], "the withdrawal waits for its letter"
@@ -352,7 +357,7 @@ def test_nodes_talk_over_tls_verified_against_the_trust_anchors(network, net_pki
 
 
 def test_a_peer_with_an_untrusted_tls_certificate_gets_nothing(network, net_pki, tmp_path):
-    from network import make_pki
+    from gateway.testing.network import make_pki
     stranger = make_pki(tmp_path / "stranger", FakeClock().now() - dt.timedelta(days=1))
     hub = _over_tls(network, net_pki, stranger.path("nodes/moe-r15.pem"), stranger.path("nodes/moe-r15.key"))
     sent = call(hub, CENTRAL, send_request(letter_id="ศธ 0210/5002", sender=CENTRAL, receiver=CHIANGMAI)).ok()

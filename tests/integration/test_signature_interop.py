@@ -34,9 +34,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
-from wire import PULL, call, letter, soap
+from gateway.testing.wire import PULL, call, letter, soap
 
-from conftest import CENTRAL, CHIANGMAI, unique_letter_id
+from gateway.testing.fixtures import CENTRAL, CHIANGMAI, unique_letter_id
 from gateway.runtime import wiring as app
 from gateway import config
 from gateway.core import ns
@@ -224,7 +224,7 @@ def algorithm(request) -> str:
 def algo_node(algorithm, store, clock, cfg, rsa_cfg) -> app.Node:
     """A node whose hosted organisations sign with ``algorithm`` keys."""
     node = build_node(rsa_cfg if algorithm == "rsa" else cfg, store, clock)
-    key = node.agency.keyring.signer_for(CENTRAL).key
+    key = node.keyring.signer_for(CENTRAL).key
     assert isinstance(key, rsa.RSAPrivateKey if algorithm == "rsa" else ec.EllipticCurvePrivateKey)
     return node
 

@@ -1,5 +1,5 @@
 """A letter crosses one node over real HTTP, on both stores."""
-from conftest import CENTRAL, CHIANGMAI, PDF
+from gateway.testing.fixtures import CENTRAL, CHIANGMAI, PDF
 
 from gateway.adapters.esaraban import AgencyClient, Attachment, OutgoingLetter
 

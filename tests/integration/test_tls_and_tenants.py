@@ -5,9 +5,11 @@ import dataclasses
 
 import pytest
 import requests
-from wire import PULL, call, send_request
+from gateway.testing.wire import PULL, call, send_request
 
-from conftest import CENTRAL, CHIANGMAI, KHONKAEN, LiveServer, free_port, live_config
+from gateway.testing.fixtures import CENTRAL, CHIANGMAI, KHONKAEN
+
+from gateway.testing.live import LiveServer, free_port, live_config
 from gateway.runtime import wiring as app
 from gateway.adapters.esaraban import AgencyClient, ClientError
 from gateway.core.network.directory import Directory

@@ -141,7 +141,7 @@ def test_letter_reader_follows_the_xsd_element_order():
 
 
 def test_xsd_compiles_and_validates_a_golden_letter():
-    from wire import send_request
+    from gateway.testing.wire import send_request
     root = etree.fromstring(send_request())
     op = root.find(f"{{{ns.SOAP11_ENV}}}Body")[0]
     contract.validate(op)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 from lxml import etree
-from wire import letter as letter_xml
+from gateway.testing.wire import letter as letter_xml
 
 from gateway.core.letters import letter
 from gateway.core import ns

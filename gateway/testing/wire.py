@@ -7,7 +7,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from conftest import PDF_B64
+from gateway.testing.fixtures import PDF_B64
 from gateway.core import ns
 
 SOAP11_OPEN = ('<?xml version="1.0" encoding="UTF-8"?><SOAP-ENV:Envelope '

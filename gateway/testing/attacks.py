@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 from lxml import etree
-from wire import letter, soap
+from gateway.testing.wire import letter, soap
 
 from gateway.core import ns
 from gateway.core.trust import pki, signing
