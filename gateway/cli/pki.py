@@ -61,7 +61,7 @@ def _write(folder: Path, files: dict[str, bytes]) -> None:
 def cmd_passwd(args: argparse.Namespace) -> int:
     import getpass
 
-    from gateway.core.trust.keyring import hash_password
+    from gateway.core.trust.tenants import hash_password
 
     if sys.stdin.isatty():
         password = getpass.getpass(f"password for {args.org}: ")

@@ -1,8 +1,9 @@
 """What goes back on the wire: one answer shape and one error path for both ports.
 
-A client fault on the agency port follows the SOAP version's rules (HTTP 500
-with a SOAP 1.1 Client fault, which deployed clients expect; 400 for SOAP 1.2
-senders); on the node port a client fault is HTTP 400 (the sending node must
+A fault on the agency port follows the SOAP version's rules
+(``envelope.fault_http_status``: HTTP 200 for SOAP 1.1, because deployed
+clients read a body only when the status is 200; 400 or 500 for SOAP 1.2
+Sender or Receiver faults); on the node port a client fault is HTTP 400 (the sending node must
 not retry) and a server fault HTTP 500 (it should).
 """
 from __future__ import annotations

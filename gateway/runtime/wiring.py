@@ -14,7 +14,8 @@ from gateway.config import OUTBOUND_STATUS_MAX, Config
 from gateway.core.errors import ConfigError, StoreError
 from gateway.core.network.retry import RetryPolicy
 from gateway.core.trust import pki
-from gateway.core.trust.keyring import AgencyAuth, Keyring
+from gateway.core.trust.keyring import Keyring
+from gateway.core.trust.tenants import AgencyAuth
 from gateway.core.trust.signing import VerifyPolicy
 from gateway.operations.agency import Agency, Policy
 from gateway.operations.delivery import Worker

@@ -12,7 +12,7 @@ SQL lives in ``sql/<dialect>/queries.sql`` as named blocks with the same names
 in both dialects, and ``sql/<dialect>/migrations/NNNN_*.sql`` is append-only.
 Both backends share :class:`Tx`; they differ in connections, locking and the
 translation of driver errors, which happens in each adapter and nowhere else.
-SQLite on ``:memory:`` is the in-package fake for fast tests.
+``store/memory.py`` (MemoryStore) is the in-package fake for fast tests.
 """
 from __future__ import annotations
 

@@ -110,7 +110,7 @@ def test_pki_init_writes_keys_a_node_accepts(tmp_path):
 
 
 def test_passwd_prints_a_hash_that_verifies():
-    from gateway.core.trust.keyring import check_password
+    from gateway.core.trust.tenants import check_password
     done = subprocess.run([*GATEWAY, "passwd", "2000350000"], input="รหัสผ่านของเชียงใหม่ 2569\n",
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr

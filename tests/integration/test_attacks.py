@@ -101,7 +101,7 @@ from gateway.core.trust import signing
 from gateway.core.xml import safe as xmlsafe
 from gateway.core.network.directory import Directory
 from gateway.core.errors import RemoteError
-from gateway.core.trust.keyring import hash_password
+from gateway.core.trust.tenants import hash_password
 
 DATE = "2026-11-26"
 ATTACKER_NS = "urn:attacker"

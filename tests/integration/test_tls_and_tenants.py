@@ -14,7 +14,7 @@ from gateway.runtime import wiring as app
 from gateway.adapters.esaraban import AgencyClient, ClientError
 from gateway.core.network.directory import Directory
 from gateway.core.errors import ConfigError
-from gateway.core.trust.keyring import hash_password
+from gateway.core.trust.tenants import hash_password
 
 PASSWORD = "รหัสผ่านยาวพอสมควร-2569"
 

@@ -12,7 +12,7 @@ from spyne.model.complex import ComplexModelBase
 from gateway.core.xml import contract, envelope
 from gateway.core.letters import letter
 from gateway.core import ns
-from gateway.adapters.soap import service
+from gateway.adapters.soap.agency import AgencySpyne
 from gateway.core.errors import ErrorCode
 
 XS = "{http://www.w3.org/2001/XMLSchema}"
@@ -104,7 +104,7 @@ def _wsdl_operations() -> dict[str, tuple[str, str]]:
 
 def _spyne_methods() -> dict:
     """Spyne's method descriptors by WSDL operation name."""
-    app = service.AgencySpyne().app
+    app = AgencySpyne().app
     return {m.operation_name: m for ms in app.interface.service_method_map.values() for m in ms}
 
 

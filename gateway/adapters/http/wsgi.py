@@ -23,11 +23,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from gateway.adapters.soap.service import AgencySpyne, Call, NodeCall, NodeSpyne
+from gateway.adapters.soap.agency import AgencySpyne, Call
+from gateway.adapters.soap.node import NodeCall, NodeSpyne
 from gateway.core.errors import ErrorCode, RemoteError, StoreError, fault_for
 from gateway.core.network.directory import Directory
 from gateway.core.trust import pki
-from gateway.core.trust.keyring import AgencyAuth, Caller
+from gateway.core.trust.tenants import AgencyAuth, Caller
 from gateway.core.xml import contract, envelope
 from gateway.core.xml.contract import AGENCY_PATH, NODE_PATH
 from gateway.operations.agency import Agency

@@ -198,6 +198,44 @@ def signature_element(document: etree._Element) -> etree._Element | None:
     return sig
 
 
+def check_signed_info(sig: etree._Element, *, reference_uri: str, policy: VerifyPolicy) -> None:
+    """The one shape check of every signature we verify, letters and node documents alike.
+
+    Before any digest is computed: a SignedInfo; canonicalization, signature
+    and digest algorithms from the policy; exactly one Reference, to
+    ``reference_uri``; only the enveloped transform and the policy's
+    canonicalizations, without parameters (no XPath, no XSLT); no ds:Object.
+    """
+    signed_info = sig.find(ns.ds("SignedInfo"))
+    if signed_info is None:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "ds:Signature has no ds:SignedInfo")
+    c14n = signed_info.find(ns.ds("CanonicalizationMethod"))
+    method = signed_info.find(ns.ds("SignatureMethod"))
+    if c14n is None or c14n.get("Algorithm") not in policy.c14n_methods:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY,
+                      f"canonicalization {None if c14n is None else c14n.get('Algorithm')} is not allowed")
+    allowed_methods = {m.value for m in policy.signature_methods}
+    if method is None or method.get("Algorithm") not in allowed_methods:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY,
+                      f"signature method {None if method is None else method.get('Algorithm')} is not allowed")
+    references = signed_info.findall(ns.ds("Reference"))
+    if len(references) != 1 or references[0].get("URI") != reference_uri:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, f'exactly one ds:Reference, URI="{reference_uri}"')
+    reference = references[0]
+    for transform in reference.iterfind(f"{ns.ds('Transforms')}/{ns.ds('Transform')}"):
+        algorithm = transform.get("Algorithm")
+        if algorithm != ENVELOPED and algorithm not in policy.c14n_methods:
+            raise _refuse(ErrorCode.SIGNATURE_POLICY, f"transform {algorithm} is not allowed")
+        if len(transform):
+            raise _refuse(ErrorCode.SIGNATURE_POLICY, "transforms with parameters (XPath, XSLT) are not allowed")
+    digest = reference.find(ns.ds("DigestMethod"))
+    if digest is None or digest.get("Algorithm") not in {d.value for d in policy.digest_methods}:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY,
+                      f"digest {None if digest is None else digest.get('Algorithm')} is not allowed")
+    if sig.find(ns.ds("Object")) is not None:
+        raise _refuse(ErrorCode.SIGNATURE_POLICY, "ds:Object is not allowed in a signature we verify")
+
+
 def check_shape(document: etree._Element, policy: VerifyPolicy) -> etree._Element:
     """Refuse every shape but the one we sign, before any digest is computed. Returns the Signature."""
     letters = document.findall(_LETTER)
@@ -216,34 +254,7 @@ def check_shape(document: etree._Element, policy: VerifyPolicy) -> etree._Elemen
     if any(isinstance(node, etree._Comment) for node in letter.iter()):
         # A comment splits a text node: a reader taking .text sees less than was signed.
         raise _refuse(ErrorCode.SIGNATURE_POLICY, "comments inside a signed letter are not accepted")
-    signed_info = sig.find(ns.ds("SignedInfo"))
-    if signed_info is None:
-        raise _refuse(ErrorCode.SIGNATURE_POLICY, "ds:Signature has no ds:SignedInfo")
-    c14n = signed_info.find(ns.ds("CanonicalizationMethod"))
-    method = signed_info.find(ns.ds("SignatureMethod"))
-    if c14n is None or c14n.get("Algorithm") not in policy.c14n_methods:
-        raise _refuse(ErrorCode.SIGNATURE_POLICY,
-                      f"canonicalization {None if c14n is None else c14n.get('Algorithm')} is not allowed")
-    allowed_methods = {m.value for m in policy.signature_methods}
-    if method is None or method.get("Algorithm") not in allowed_methods:
-        raise _refuse(ErrorCode.SIGNATURE_POLICY,
-                      f"signature method {None if method is None else method.get('Algorithm')} is not allowed")
-    references = signed_info.findall(ns.ds("Reference"))
-    if len(references) != 1 or references[0].get("URI") != LETTER_REF:
-        raise _refuse(ErrorCode.SIGNATURE_POLICY, 'exactly one ds:Reference, URI="#Letter"')
-    reference = references[0]
-    for transform in reference.iterfind(f"{ns.ds('Transforms')}/{ns.ds('Transform')}"):
-        algorithm = transform.get("Algorithm")
-        if algorithm != ENVELOPED and algorithm not in policy.c14n_methods:
-            raise _refuse(ErrorCode.SIGNATURE_POLICY, f"transform {algorithm} is not allowed")
-        if len(transform):
-            raise _refuse(ErrorCode.SIGNATURE_POLICY, "transforms with parameters (XPath, XSLT) are not allowed")
-    digest = reference.find(ns.ds("DigestMethod"))
-    if digest is None or digest.get("Algorithm") not in {d.value for d in policy.digest_methods}:
-        raise _refuse(ErrorCode.SIGNATURE_POLICY,
-                      f"digest {None if digest is None else digest.get('Algorithm')} is not allowed")
-    if sig.find(ns.ds("Object")) is not None:
-        raise _refuse(ErrorCode.SIGNATURE_POLICY, "ds:Object is not allowed in a letter signature")
+    check_signed_info(sig, reference_uri=LETTER_REF, policy=policy)
     return sig
 
 
@@ -377,21 +388,7 @@ def verify_document(document: etree._Element, *, trusted: Sequence[x509.Certific
     if len(signatures) > 1 or signatures[0].getparent() is not document or document[-1] is not signatures[0]:
         raise _refuse(ErrorCode.SIGNATURE_POLICY, "one ds:Signature, the last child of the document")
     sig = signatures[0]
-    signed_info = sig.find(ns.ds("SignedInfo"))
-    if signed_info is None:
-        raise _refuse(ErrorCode.SIGNATURE_POLICY, "ds:Signature has no ds:SignedInfo")
-    references = signed_info.findall(ns.ds("Reference"))
-    if len(references) != 1 or references[0].get("URI") != "":
-        raise _refuse(ErrorCode.SIGNATURE_POLICY, 'exactly one ds:Reference, URI="" (the whole document)')
-    for transform in references[0].iterfind(f"{ns.ds('Transforms')}/{ns.ds('Transform')}"):
-        if transform.get("Algorithm") not in (ENVELOPED, EXC_C14N) or len(transform):
-            raise _refuse(ErrorCode.SIGNATURE_POLICY, f"transform {transform.get('Algorithm')} is not allowed")
-    method = signed_info.find(ns.ds("SignatureMethod"))
-    if method is None or method.get("Algorithm") not in {m.value for m in NODE_POLICY.signature_methods}:
-        raise _refuse(ErrorCode.SIGNATURE_POLICY, "signature method not allowed")
-    c14n = signed_info.find(ns.ds("CanonicalizationMethod"))
-    if c14n is None or c14n.get("Algorithm") != EXC_C14N:
-        raise _refuse(ErrorCode.SIGNATURE_POLICY, "node documents use exclusive c14n")
+    check_signed_info(sig, reference_uri="", policy=NODE_POLICY)
     certs, key_value = _key_info(sig)
     if len(certs) != 1 or key_value is not None:
         raise _refuse(ErrorCode.SIGNATURE_POLICY, "KeyInfo must carry exactly the signer's certificate")
