@@ -7,24 +7,24 @@ import json
 
 from gateway.cli.env import load_config
 from gateway.core import time as clock
+from gateway.core.errors import RemoteError
 
 
 def cmd_letters(args: argparse.Namespace) -> int:
     """The node's own view of recent letters, with what verifying each signature established."""
-    from gateway.runtime import wiring as app
+    from gateway.operations import queries
+    from gateway.runtime import wiring
 
     cfg = load_config(args)
-    store = app.open_store(cfg.database_url)
+    store = wiring.open_store(cfg.database_url)
     try:
-        with store.transaction() as tx:
-            if args.letter:
-                row = tx.letter_by_process_id(args.letter)
-                if row is None:
-                    raise SystemExit(f"gateway: no letter with ProcessID {args.letter}")
-                rows = [row]
-            else:
-                org = args.as_org or cfg.directory.default_id
-                rows = tx.recent_letters(org=org, limit=args.limit)
+        if args.letter:
+            try:
+                rows = [queries.letter(store, args.letter)]
+            except RemoteError:
+                raise SystemExit(f"gateway: no letter with ProcessID {args.letter}") from None
+        else:
+            rows = queries.recent_letters(store, org=args.as_org or cfg.directory.default_id, limit=args.limit)
     finally:
         store.close()
     for row in rows:

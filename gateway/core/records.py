@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import enum
 
-from gateway.core.state import Delivery, Event, LetterState
+from gateway.core.state import Delivery, Event, ItemKind, LetterState, OutboxState, QueueKind
 
 
 class SignedBy(str, enum.Enum):
@@ -68,7 +68,7 @@ class QueueRow:
     id: int
     org: str
     process_id: str
-    item_kind: str          # "letter" or "notice"
+    item_kind: QueueKind
     letter_id: int
     notice_id: int | None
     created_at: dt.datetime
@@ -84,7 +84,7 @@ class OutboxRow:
 
     id: int
     message_id: str
-    kind: str
+    kind: ItemKind
     process_id: str
     letter_process_id: str
     sender_org: str
@@ -92,7 +92,7 @@ class OutboxRow:
     next_node: str
     path: str
     payload: bytes
-    state: str                  # pending, delivered, failed
+    state: OutboxState
     attempts: int
     created_at: dt.datetime
     next_attempt_at: dt.datetime

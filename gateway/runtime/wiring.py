@@ -23,7 +23,7 @@ from gateway.operations.relay import Relay, RelayPolicy
 from gateway.pipeline.agency import AgencyContext
 from gateway.pipeline.node import NodeContext
 from gateway.ports import Clock, IdFactory, Peer
-from gateway.runtime import directory_sync, files
+from gateway.runtime import directory_sync, files, worker as worker_threads
 from gateway.store import Store
 from gateway.telemetry import Metrics
 
@@ -62,24 +62,11 @@ class Node:
 
     def start_worker(self, name: str = "delivery") -> tuple[list[threading.Thread], threading.Event]:
         """Run ``delivery.worker_threads`` delivery threads until the returned event is set."""
-        stop = threading.Event()
-
-        def wait(seconds: float) -> None:
-            if not stop.is_set():
-                self.store.wait_for_work(seconds)
-
-        threads = [threading.Thread(target=self.worker.run_forever, args=(stop, wait, self.config.worker_poll),
-                                    name=f"{name}-{i}", daemon=True) for i in range(self.config.worker_threads)]
-        for thread in threads:
-            thread.start()
-        return threads, stop
+        return worker_threads.start(self.worker, self.store, threads=self.config.worker_threads,
+                                    poll=self.config.worker_poll, name=name)
 
     def close(self) -> None:
         self.store.close()
-
-
-
-
 
 
 def agency_auth(config: Config, keyring: Keyring) -> AgencyAuth:

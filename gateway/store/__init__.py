@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, Mapping
 from gateway.core.errors import ConflictError, LocalError
 from gateway.core.letters.letter import LetterIdentity
 from gateway.core.records import LetterRow, NoticeRow, OutboxRow, QueueRow, ReceivedRow, SignedBy
-from gateway.core.state import Delivery, Event, LetterState
+from gateway.core.state import Delivery, Event, ItemKind, LetterState, OutboxState, QueueKind
 from gateway.core.trust.signing import Verified
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
@@ -100,10 +100,10 @@ def _notice(row: Mapping[str, Any]) -> NoticeRow:
 
 def _outbox(row: Mapping[str, Any]) -> OutboxRow:
     return OutboxRow(
-        id=row["id"], message_id=row["message_id"], kind=row["kind"], process_id=row["process_id"],
+        id=row["id"], message_id=row["message_id"], kind=ItemKind(row["kind"]), process_id=row["process_id"],
         letter_process_id=row["letter_process_id"], sender_org=row["sender_org"],
         receiver_org=row["receiver_org"], next_node=row["next_node"], path=row["path"],
-        payload=bytes(row["payload"]), state=row["state"], attempts=row["attempts"],
+        payload=bytes(row["payload"]), state=OutboxState(row["state"]), attempts=row["attempts"],
         created_at=from_us(row["created_at"]), next_attempt_at=from_us(row["next_attempt_at"]),
         deadline_at=from_us(row["deadline_at"]), lease_until=from_us(row["lease_until"]),
         lease_token=row["lease_token"], last_error=row["last_error"],
@@ -115,7 +115,7 @@ def _outbox(row: Mapping[str, Any]) -> OutboxRow:
 
 def _queue(row: Mapping[str, Any]) -> QueueRow:
     return QueueRow(
-        id=row["id"], org=row["org"], process_id=row["process_id"], item_kind=row["item_kind"],
+        id=row["id"], org=row["org"], process_id=row["process_id"], item_kind=QueueKind(row["item_kind"]),
         letter_id=row["letter_id"], notice_id=row["notice_id"], created_at=from_us(row["created_at"]),
         visible_at=from_us(row["visible_at"]), pulled_at=from_us(row["pulled_at"]),
         pull_count=row["pull_count"], deleted_at=from_us(row["deleted_at"]),

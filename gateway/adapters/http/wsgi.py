@@ -31,6 +31,7 @@ from gateway.core.trust import pki
 from gateway.core.trust.tenants import AgencyAuth, Caller
 from gateway.core.xml import contract, envelope
 from gateway.core.xml.contract import AGENCY_PATH, NODE_PATH
+from gateway.operations import queries
 from gateway.operations.agency import Agency
 from gateway.operations.relay import Relay
 from gateway.pipeline import agency as agency_pipeline, answer, node as node_pipeline
@@ -193,13 +194,12 @@ class NodeApp:
     def _gauges(self) -> dict:
         """What the store knows: queue depth per organisation, outbox items per state."""
         try:
-            with self.agency.store.transaction() as tx:
-                depth, outbox = tx.queue_depth(), tx.outbox_counts()
+            found = queries.gauges(self.agency.store)
         except StoreError:
             return {("gateway_store_up", ()): 0}
         gauges = {("gateway_store_up", ()): 1}
-        gauges.update({("gateway_queue_items", (("organization", org),)): n for org, n in depth.items()})
-        gauges.update({("gateway_outbox_items", (("state", state),)): n for state, n in outbox.items()})
+        gauges.update({("gateway_queue_items", (("organization", org),)): n for org, n in found.queue_items.items()})
+        gauges.update({("gateway_outbox_items", (("state", state),)): n for state, n in found.outbox_items.items()})
         gauges[("gateway_duplicate_messages_total", ())] = self.relay.duplicates
         return gauges
 
