@@ -1,0 +1,206 @@
+-- The PostgreSQL schema as the migrations leave it (pg_dump --schema-only; STYLE 5: a test checks
+-- that this file and the migrations give the same schema). Not run by the node: migrations/ is the
+-- source of truth.
+
+CREATE TABLE public.letter_blobs (
+    letter_id bigint NOT NULL,
+    raw bytea NOT NULL,
+    document bytea NOT NULL
+);
+
+CREATE TABLE public.letters (
+    id bigint NOT NULL,
+    process_id text NOT NULL,
+    sender_org text NOT NULL,
+    receiver_org text NOT NULL,
+    letter_no text NOT NULL,
+    corr_date text NOT NULL,
+    subject text NOT NULL,
+    secret_code text NOT NULL,
+    speed_code text NOT NULL,
+    digest text NOT NULL,
+    signed boolean NOT NULL,
+    state text NOT NULL,
+    delivery text NOT NULL,
+    accept_id text DEFAULT ''::text NOT NULL,
+    created_at bigint NOT NULL,
+    updated_at bigint NOT NULL,
+    pulled_at bigint,
+    signed_by text DEFAULT ''::text NOT NULL,
+    signer text DEFAULT ''::text NOT NULL,
+    signer_org text DEFAULT ''::text NOT NULL,
+    certificate_sha256 text DEFAULT ''::text NOT NULL,
+    signature_method text DEFAULT ''::text NOT NULL,
+    digest_method text DEFAULT ''::text NOT NULL,
+    c14n_method text DEFAULT ''::text NOT NULL,
+    signature_policy text DEFAULT ''::text NOT NULL,
+    signature_digest text DEFAULT ''::text NOT NULL,
+    verified_at bigint,
+    path text DEFAULT '[]'::text NOT NULL
+);
+
+CREATE SEQUENCE public.letters_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.letters_id_seq OWNED BY public.letters.id;
+
+CREATE TABLE public.notices (
+    id bigint NOT NULL,
+    process_id text NOT NULL,
+    letter_id bigint NOT NULL,
+    kind text NOT NULL,
+    accept_id text DEFAULT ''::text NOT NULL,
+    from_org text NOT NULL,
+    to_org text NOT NULL,
+    payload bytea NOT NULL,
+    raw bytea NOT NULL,
+    created_at bigint NOT NULL,
+    path text DEFAULT '[]'::text NOT NULL
+);
+
+CREATE SEQUENCE public.notices_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.notices_id_seq OWNED BY public.notices.id;
+
+CREATE TABLE public.outbox (
+    id bigint NOT NULL,
+    message_id text NOT NULL,
+    kind text NOT NULL,
+    process_id text NOT NULL,
+    letter_process_id text NOT NULL,
+    sender_org text NOT NULL,
+    receiver_org text NOT NULL,
+    next_node text NOT NULL,
+    path text DEFAULT '[]'::text NOT NULL,
+    payload bytea NOT NULL,
+    state text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    created_at bigint NOT NULL,
+    next_attempt_at bigint NOT NULL,
+    deadline_at bigint NOT NULL,
+    lease_until bigint DEFAULT 0 NOT NULL,
+    lease_token text DEFAULT ''::text NOT NULL,
+    last_error text DEFAULT ''::text NOT NULL,
+    receipt bytea,
+    receipt_at bigint,
+    delivered_late integer DEFAULT 0 NOT NULL,
+    finished_at bigint
+);
+
+CREATE SEQUENCE public.outbox_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.outbox_id_seq OWNED BY public.outbox.id;
+
+CREATE TABLE public.queue (
+    id bigint NOT NULL,
+    org text NOT NULL,
+    process_id text NOT NULL,
+    item_kind text NOT NULL,
+    letter_id bigint NOT NULL,
+    notice_id bigint,
+    created_at bigint NOT NULL,
+    visible_at bigint NOT NULL,
+    pulled_at bigint,
+    pull_count integer DEFAULT 0 NOT NULL,
+    deleted_at bigint
+);
+
+CREATE SEQUENCE public.queue_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.queue_id_seq OWNED BY public.queue.id;
+
+CREATE TABLE public.received (
+    sender_node text NOT NULL,
+    message_id text NOT NULL,
+    process_id text NOT NULL,
+    payload_digest text NOT NULL,
+    receipt bytea NOT NULL,
+    received_at bigint NOT NULL
+);
+
+ALTER TABLE ONLY public.letters ALTER COLUMN id SET DEFAULT nextval('public.letters_id_seq'::regclass);
+
+ALTER TABLE ONLY public.notices ALTER COLUMN id SET DEFAULT nextval('public.notices_id_seq'::regclass);
+
+ALTER TABLE ONLY public.outbox ALTER COLUMN id SET DEFAULT nextval('public.outbox_id_seq'::regclass);
+
+ALTER TABLE ONLY public.queue ALTER COLUMN id SET DEFAULT nextval('public.queue_id_seq'::regclass);
+
+ALTER TABLE ONLY public.letter_blobs
+    ADD CONSTRAINT letter_blobs_pkey PRIMARY KEY (letter_id);
+
+ALTER TABLE ONLY public.letters
+    ADD CONSTRAINT letters_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.letters
+    ADD CONSTRAINT letters_process_id_key UNIQUE (process_id);
+
+ALTER TABLE ONLY public.notices
+    ADD CONSTRAINT notices_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.notices
+    ADD CONSTRAINT notices_process_id_key UNIQUE (process_id);
+
+ALTER TABLE ONLY public.outbox
+    ADD CONSTRAINT outbox_message_id_key UNIQUE (message_id);
+
+ALTER TABLE ONLY public.outbox
+    ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.queue
+    ADD CONSTRAINT queue_org_process_id_key UNIQUE (org, process_id);
+
+ALTER TABLE ONLY public.queue
+    ADD CONSTRAINT queue_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.received
+    ADD CONSTRAINT received_pkey PRIMARY KEY (sender_node, message_id);
+
+CREATE INDEX letters_by_receiver ON public.letters USING btree (receiver_org, letter_no, corr_date);
+
+CREATE INDEX letters_by_sender_time ON public.letters USING btree (sender_org, created_at);
+
+CREATE INDEX letters_by_signature ON public.letters USING btree (sender_org, signature_digest);
+
+CREATE UNIQUE INDEX letters_identity ON public.letters USING btree (sender_org, receiver_org, letter_no, corr_date) WHERE (state <> 'withdrawn'::text);
+
+CREATE UNIQUE INDEX notices_once ON public.notices USING btree (letter_id, kind, accept_id);
+
+CREATE INDEX outbox_by_letter ON public.outbox USING btree (letter_process_id, id) WHERE (state = 'pending'::text);
+
+CREATE INDEX outbox_due ON public.outbox USING btree (next_attempt_at, id) WHERE (state = 'pending'::text);
+
+CREATE INDEX queue_by_letter ON public.queue USING btree (letter_id);
+
+CREATE INDEX queue_next ON public.queue USING btree (org, visible_at, id) WHERE (deleted_at IS NULL);
+
+ALTER TABLE ONLY public.letter_blobs
+    ADD CONSTRAINT letter_blobs_letter_id_fkey FOREIGN KEY (letter_id) REFERENCES public.letters(id);
+
+ALTER TABLE ONLY public.notices
+    ADD CONSTRAINT notices_letter_id_fkey FOREIGN KEY (letter_id) REFERENCES public.letters(id);
+
+ALTER TABLE ONLY public.queue
+    ADD CONSTRAINT queue_letter_id_fkey FOREIGN KEY (letter_id) REFERENCES public.letters(id);
+
+ALTER TABLE ONLY public.queue
+    ADD CONSTRAINT queue_notice_id_fkey FOREIGN KEY (notice_id) REFERENCES public.notices(id);

@@ -1,0 +1,110 @@
+-- The SQLite schema as the migrations leave it (STYLE 5: a test checks that this file and
+-- the migrations give the same schema). Not run by the node: migrations/ is the source of truth.
+
+CREATE TABLE letters (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    process_id    TEXT    NOT NULL UNIQUE,
+    sender_org    TEXT    NOT NULL,
+    receiver_org  TEXT    NOT NULL,
+    letter_no     TEXT    NOT NULL,
+    corr_date     TEXT    NOT NULL,
+    subject       TEXT    NOT NULL,
+    secret_code   TEXT    NOT NULL,
+    speed_code    TEXT    NOT NULL,
+    digest        TEXT    NOT NULL,
+    signed        INTEGER NOT NULL,
+    state         TEXT    NOT NULL,
+    delivery      TEXT    NOT NULL,
+    accept_id     TEXT    NOT NULL DEFAULT '',
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    pulled_at     INTEGER
+, signed_by TEXT NOT NULL DEFAULT '', signer TEXT NOT NULL DEFAULT '', signer_org TEXT NOT NULL DEFAULT '', certificate_sha256 TEXT NOT NULL DEFAULT '', signature_method TEXT NOT NULL DEFAULT '', digest_method TEXT NOT NULL DEFAULT '', c14n_method TEXT NOT NULL DEFAULT '', signature_policy TEXT NOT NULL DEFAULT '', signature_digest TEXT NOT NULL DEFAULT '', verified_at INTEGER, path TEXT NOT NULL DEFAULT '[]');
+
+CREATE TABLE letter_blobs (
+    letter_id     INTEGER PRIMARY KEY REFERENCES letters (id),
+    raw           BLOB    NOT NULL,
+    document      BLOB    NOT NULL
+);
+
+CREATE TABLE notices (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    process_id    TEXT    NOT NULL UNIQUE,
+    letter_id     INTEGER NOT NULL REFERENCES letters (id),
+    kind          TEXT    NOT NULL,
+    accept_id     TEXT    NOT NULL DEFAULT '',
+    from_org      TEXT    NOT NULL,
+    to_org        TEXT    NOT NULL,
+    payload       BLOB    NOT NULL,
+    raw           BLOB    NOT NULL,
+    created_at    INTEGER NOT NULL
+, path TEXT NOT NULL DEFAULT '[]');
+
+CREATE TABLE queue (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    org           TEXT    NOT NULL,
+    process_id    TEXT    NOT NULL,
+    item_kind     TEXT    NOT NULL,
+    letter_id     INTEGER NOT NULL REFERENCES letters (id),
+    notice_id     INTEGER REFERENCES notices (id),
+    created_at    INTEGER NOT NULL,
+    visible_at    INTEGER NOT NULL,
+    pulled_at     INTEGER,
+    pull_count    INTEGER NOT NULL DEFAULT 0,
+    deleted_at    INTEGER,
+    UNIQUE (org, process_id)
+);
+
+CREATE TABLE outbox (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id        TEXT    NOT NULL UNIQUE,
+    kind              TEXT    NOT NULL,
+    process_id        TEXT    NOT NULL,
+    letter_process_id TEXT    NOT NULL,
+    sender_org        TEXT    NOT NULL,
+    receiver_org      TEXT    NOT NULL,
+    next_node         TEXT    NOT NULL,
+    path              TEXT    NOT NULL DEFAULT '[]',
+    payload           BLOB   NOT NULL,
+    state             TEXT    NOT NULL,
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    created_at        INTEGER  NOT NULL,
+    next_attempt_at   INTEGER  NOT NULL,
+    deadline_at       INTEGER  NOT NULL,
+    lease_until       INTEGER  NOT NULL DEFAULT 0,
+    lease_token       TEXT    NOT NULL DEFAULT '',
+    last_error        TEXT    NOT NULL DEFAULT '',
+    receipt           BLOB,
+    receipt_at        INTEGER,
+    delivered_late    INTEGER NOT NULL DEFAULT 0,
+    finished_at       INTEGER
+);
+
+CREATE TABLE received (
+    sender_node    TEXT    NOT NULL,
+    message_id     TEXT    NOT NULL,
+    process_id     TEXT    NOT NULL,
+    payload_digest TEXT    NOT NULL,
+    receipt        BLOB   NOT NULL,
+    received_at    INTEGER  NOT NULL,
+    PRIMARY KEY (sender_node, message_id)
+);
+
+CREATE UNIQUE INDEX letters_identity ON letters (sender_org, receiver_org, letter_no, corr_date)
+    WHERE state <> 'withdrawn';
+
+CREATE INDEX letters_by_receiver ON letters (receiver_org, letter_no, corr_date);
+
+CREATE INDEX letters_by_sender_time ON letters (sender_org, created_at);
+
+CREATE UNIQUE INDEX notices_once ON notices (letter_id, kind, accept_id);
+
+CREATE INDEX queue_next ON queue (org, visible_at, id) WHERE deleted_at IS NULL;
+
+CREATE INDEX queue_by_letter ON queue (letter_id);
+
+CREATE INDEX letters_by_signature ON letters (sender_org, signature_digest);
+
+CREATE INDEX outbox_due ON outbox (next_attempt_at, id) WHERE state = 'pending';
+
+CREATE INDEX outbox_by_letter ON outbox (letter_process_id, id) WHERE state = 'pending';
