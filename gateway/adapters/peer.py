@@ -18,13 +18,35 @@ from lxml import etree
 from zeep.transports import Transport
 
 from gateway.core.xml import contract
-from gateway.core.errors import DeliveryError
+from gateway.core.errors import DeliveryError, RemoteError
+from gateway.core.xml import safe
+from gateway.core.xml.safe import Limits
 
 BINDING = "{urn:th:gov:egif:ecms:node:wsdl}ECMSNodeSoap11Binding"
 
 
 # The adapter's name for the port's error (DESIGN section 4's retry rule lives in DeliveryError).
 PeerDeliveryError = DeliveryError
+
+
+ANSWER_LIMITS = Limits()   # a receipt is small; a directory snapshot stays far below the body limit
+
+
+def _check_answer(address: str, response: requests.Response) -> None:
+    """Every XML byte a peer answers goes through the one hardened parser before zeep reads it.
+
+    zeep's own parser would accept (and, with other settings, act on) a
+    DOCTYPE; an answer the hardened parser refuses is not a receipt, and the
+    item is pushed again later. Non-XML error pages (a proxy's HTML 502) are
+    left to zeep, which reports their HTTP status.
+    """
+    if response.status_code != 200 and "xml" not in response.headers.get("Content-Type", "").lower():
+        return
+    try:
+        safe.parse(response.content, ANSWER_LIMITS)
+    except RemoteError as exc:
+        raise DeliveryError(f"unsafe answer from {address}: {exc.code.code} {exc.detail}", retryable=True,
+                            code=exc.code.code) from exc
 
 
 class PinnedTransport(Transport):
@@ -37,8 +59,10 @@ class PinnedTransport(Transport):
     """
 
     def post(self, address, message, headers):
-        return self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
-                                 verify=self.session.verify, cert=self.session.cert)
+        response = self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
+                                     verify=self.session.verify, cert=self.session.cert)
+        _check_answer(address, response)
+        return response
 
     def _load_remote_data(self, url):  # never used (the WSDL is local); pinned all the same
         response = self.session.get(url, timeout=self.load_timeout, verify=self.session.verify,
@@ -58,7 +82,9 @@ class PeerClient:
             session.cert = client_cert
         seconds = timeout.total_seconds()
         self._transport = PinnedTransport(session=session, timeout=seconds, operation_timeout=seconds)
-        self._client = zeep.Client(str(contract.wsdl_path(contract.NODE_WSDL)), transport=self._transport)
+        settings = zeep.Settings(forbid_dtd=True, forbid_entities=True, forbid_external=True, xml_huge_tree=True)
+        self._client = zeep.Client(str(contract.wsdl_path(contract.NODE_WSDL)), transport=self._transport,
+                                   settings=settings)
         self._services: dict[str, object] = {}
 
     def _service(self, url: str):

@@ -27,6 +27,8 @@ AGENCY_INTERNAL = "urn:gateway:internal:agency"
 # Clients read pulled letters with GetElementsByTagName("ram:CorrespondenceLetter"):
 # the prefixes are part of the wire contract.
 LETTER_NSMAP = {"rsm": RSM, "ram": RAM}
+# The prefixes deployed clients read pulled letters by (GetElementsByTagName("ram:Subject")).
+CONVENTIONAL_PREFIXES = {"rsm": RSM, "ram": RAM, "ds": DS}
 
 
 def rsm(local: str) -> str:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from gateway.core.errors import ErrorCode, RemoteError
+from gateway.core.errors import ConflictError, ErrorCode, RemoteError
 from gateway.core.letters import decide
+from gateway.core.letters.fields import letter_key
 from gateway.core.letters.letter import make_notifier
 from gateway.core.network import nodemsg
 from gateway.core.network.directory import Directory
@@ -85,7 +86,12 @@ class Relay:
                                receipt=receipt, now=now)
             return receipt
 
-        return run(self.store, work)
+        try:
+            return run(self.store, work)
+        except ConflictError as exc:
+            # Still clashing after the retries: not a race but an item that collides with one stored
+            # before (a reused identifier). A client fault, so the sender stops retrying a poison message.
+            raise RemoteError(ErrorCode.REPLAY, "the message collides with an item this node already stores") from exc
 
     def _store(self, tx: Tx, checked: Checked, now: dt.datetime) -> None:
         message = checked.message
@@ -105,9 +111,13 @@ class Relay:
 
     def _store_letter(self, tx: Tx, checked: CheckedLetter, path: tuple[Hop, ...], now: dt.datetime) -> None:
         message, letter, verified = checked.message, checked.letter, checked.verified
+        same_id = tx.letter_by_process_id(message.process_id)
+        if same_id is not None:
+            if same_id.digest == letter.digest and (same_id.sender_org, same_id.receiver_org) == \
+                    (message.sender_org, message.receiver_org):
+                return  # the same letter through another message: already here
+            raise RemoteError(ErrorCode.REPLAY, f"ProcessID {message.process_id} names another letter on this node")
         existing = tx.find_live_letter(letter.identity)
-        if existing is not None and existing.process_id == message.process_id:
-            return  # the same letter through another message: already here
         decide.decide_submit(letter, existing)  # a different live letter with this identity: refused
         if existing is not None:
             return  # same content resent by its origin under a new ProcessID: keep the first
@@ -135,14 +145,18 @@ class Relay:
 
     def _store_notifier(self, tx: Tx, checked: CheckedNotifier, path: tuple[Hop, ...], now: dt.datetime) -> None:
         message, event, element = checked.message, checked.event, checked.element
-        if tx.notice_by_process_id(message.process_id) is not None:
-            return
+        known = tx.notice_by_process_id(message.process_id)
+        if known is not None:
+            if known.payload != message.payload:
+                raise RemoteError(ErrorCode.REPLAY, f"ProcessID {message.process_id} names another notifier on this node")
+            return  # the same notifier through another message: already here
         letter = self._letter_for(tx, message, event)
         fields = {c.tag: (c.text or "").strip() for c in element}
         notifier = make_notifier(event, letter_id=fields.get("LetterID", ""),
                                  correspondence_date=fields.get("CorrespondenceDate", ""),
                                  subject=fields.get("Subject", ""), accept_id=fields.get("AcceptID", ""))
-        if (notifier.letter_id, notifier.correspondence_date) != (letter.letter_no, letter.corr_date):
+        if (letter_key(notifier.letter_id), notifier.correspondence_date) != (letter_key(letter.letter_no),
+                                                                             letter.corr_date):
             raise RemoteError(ErrorCode.LETTER_NOT_FOUND, "the notifier names another letter")
         new_state = next_state(letter.state, event)
         tx.set_letter_state(letter_id=letter.id, expected=letter.state, new=new_state,

@@ -22,7 +22,7 @@ from lxml import etree
 
 from gateway.core import ns
 from gateway.core.letters import decide
-from gateway.core.letters.letter import Letter, check_main_letter, read_letter, stored_copy
+from gateway.core.letters.letter import Letter, check_main_letter, check_signer_party, read_letter, stored_copy
 from gateway.core.network.directory import Directory, Organization
 from gateway.core.records import SignedBy
 from gateway.core.trust import signing
@@ -95,6 +95,7 @@ def prepare_letter(document: etree._Element, raw: bytes, *, caller: Organization
     # Every letter is verified before it is queued, the node's own signature included.
     verified = signing.verify_letter(signed_doc, trusted=ctx.keyring.trusted_for(caller.id), policy=ctx.verify,
                                      now=now)
+    check_signer_party(signed_doc, caller.id)   # what receivers are shown about the signer is what was verified
     return PreparedLetter(letter=read_letter(signed_doc, allow_top_secret=ctx.allow_top_secret),
                           stored=etree.tostring(signed_doc, encoding="utf-8"), signed_by=signed_by,
                           verified=verified, raw=raw)

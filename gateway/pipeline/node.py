@@ -22,7 +22,7 @@ from lxml import etree
 
 from gateway.core import ns
 from gateway.core.errors import ErrorCode, RemoteError
-from gateway.core.letters.letter import NOTIFIER_ELEMENTS, Letter, read_letter
+from gateway.core.letters.letter import NOTIFIER_ELEMENTS, Letter, check_signer_party, read_letter
 from gateway.core.network import nodemsg
 from gateway.core.network.directory import Directory
 from gateway.core.network.nodemsg import NodeMessage
@@ -126,6 +126,7 @@ def _payload(message: NodeMessage, ctx: NodeContext, now: dt.datetime) -> Checke
         verified = signing.verify_letter(document, trusted=ctx.keyring.trusted_for(message.sender_org),
                                          policy=ctx.verify, now=now)
         letter = read_letter(document, allow_top_secret=ctx.allow_top_secret)
+        check_signer_party(document, message.sender_org)
         if (letter.sender.department_id, letter.receiver.department_id) != \
                 (message.sender_org, message.receiver_org):
             raise RemoteError(ErrorCode.SENDER_MISMATCH, "the letter's parties differ from the message's")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from gateway.core.errors import ConflictError, LocalError
+from gateway.core.letters.fields import letter_key
 from gateway.core.letters.letter import LetterIdentity
 from gateway.core.records import LetterRow, NoticeRow, OutboxRow, QueueRow, ReceivedRow, SignedBy
 from gateway.core.state import Delivery, Event, ItemKind, LetterState, OutboxState, QueueKind
@@ -123,7 +124,7 @@ def _queue(row: Mapping[str, Any]) -> QueueRow:
 
 
 def _identity(identity: LetterIdentity) -> dict[str, str]:
-    return {"sender_org": identity.sender, "receiver_org": identity.receiver, "letter_no": identity.letter_id,
+    return {"sender_org": identity.sender, "receiver_org": identity.receiver, "letter_key": letter_key(identity.letter_id),
             "corr_date": identity.correspondence_date}
 
 
@@ -153,7 +154,8 @@ class Tx:
                       signed: bool, state: LetterState, delivery: Delivery, raw: bytes, document: bytes,
                       now: dt.datetime) -> int:
         row = self._row("insert_letter", process_id=process_id, sender_org=sender_org,
-                        receiver_org=receiver_org, letter_no=letter_no, corr_date=corr_date, subject=subject,
+                        receiver_org=receiver_org, letter_no=letter_no, letter_key=letter_key(letter_no),
+                        corr_date=corr_date, subject=subject,
                         secret_code=secret_code, speed_code=speed_code, digest=digest, signed=signed,
                         state=state.value, delivery=delivery.value, now=to_us(now))
         letter_id = row["id"]
@@ -183,11 +185,11 @@ class Tx:
 
     def letters_to_receiver(self, *, receiver_org: str, letter_no: str, corr_date: str) -> list[LetterRow]:
         return [_letter(r) for r in self._rows("letters_to_receiver", receiver_org=receiver_org,
-                                               letter_no=letter_no, corr_date=corr_date)]
+                                               letter_key=letter_key(letter_no), corr_date=corr_date)]
 
     def letters_from_sender(self, *, sender_org: str, letter_no: str, corr_date: str) -> list[LetterRow]:
         return [_letter(r) for r in self._rows("letters_from_sender", sender_org=sender_org,
-                                               letter_no=letter_no, corr_date=corr_date)]
+                                               letter_key=letter_key(letter_no), corr_date=corr_date)]
 
     def get_letter(self, letter_id: int) -> LetterRow:
         row = self._row("get_letter", id=letter_id)

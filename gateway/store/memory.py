@@ -142,7 +142,7 @@ class MemoryStore(Store):
     # ---------------------------------------------------------- letters
     def q_insert_letter(self, p: Params) -> Cursor:
         return _inserted(self._tables.insert("letters", {
-            **_pick(p, "process_id", "sender_org", "receiver_org", "letter_no", "corr_date", "subject",
+            **_pick(p, "process_id", "sender_org", "receiver_org", "letter_no", "letter_key", "corr_date", "subject",
                     "secret_code", "speed_code", "digest", "signed", "state", "delivery"),
             "accept_id": "", "created_at": p["now"], "updated_at": p["now"]}), "id")
 
@@ -170,10 +170,10 @@ class MemoryStore(Store):
         return _rows(self._tables.select("letters", lambda r: where(r) and r["state"] != WITHDRAWN))
 
     def q_letters_to_receiver(self, p: Params) -> Cursor:
-        return self._live_letters(_is(**_pick(p, "receiver_org", "letter_no", "corr_date")))
+        return self._live_letters(_is(**_pick(p, "receiver_org", "letter_key", "corr_date")))
 
     def q_letters_from_sender(self, p: Params) -> Cursor:
-        return self._live_letters(_is(**_pick(p, "sender_org", "letter_no", "corr_date")))
+        return self._live_letters(_is(**_pick(p, "sender_org", "letter_key", "corr_date")))
 
     def _by_rowid(self, table: str, rowid: int, *columns: str) -> Cursor:
         """``SELECT * (or columns) FROM table WHERE <INTEGER PRIMARY KEY> = rowid``."""

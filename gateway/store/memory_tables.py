@@ -68,14 +68,14 @@ def _columns(**defaults: Any) -> Mapping[str, Any]:
 R = REQUIRED  # short, for the schema below
 SIGNATURE_COLUMNS = ("signed_by", "signer", "signer_org", "certificate_sha256", "signature_method",
                      "digest_method", "c14n_method", "signature_policy", "signature_digest")
-IDENTITY = ("sender_org", "receiver_org", "letter_no", "corr_date")
+IDENTITY = ("sender_org", "receiver_org", "letter_key", "corr_date")
 
 SCHEMA: Mapping[str, Table] = MappingProxyType({
     "letters": Table(
         _columns(id=None, process_id=R, sender_org=R, receiver_org=R, letter_no=R, corr_date=R, subject=R,
                  secret_code=R, speed_code=R, digest=R, signed=R, state=R, delivery=R, accept_id="",
                  created_at=R, updated_at=R, pulled_at=None, **dict.fromkeys(SIGNATURE_COLUMNS, ""),
-                 verified_at=None, path="[]"),
+                 verified_at=None, path="[]", letter_key=""),
         key="id",
         unique=(Unique(("process_id",)), Unique(IDENTITY, lambda row: row["state"] != WITHDRAWN))),
     "letter_blobs": Table(

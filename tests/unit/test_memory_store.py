@@ -16,7 +16,7 @@ from gateway.store.sqlite import SqliteStore
 
 T0 = 1_795_000_000_000_000  # microseconds since the epoch, as the store keeps times
 MINUTE = 60_000_000
-LETTER = {"sender_org": "2000100000", "receiver_org": "2000350000", "letter_no": "ศธ 0210/1",
+LETTER = {"sender_org": "2000100000", "receiver_org": "2000350000", "letter_no": "ศธ 0210/1", "letter_key": "ศธ 0210/1",
           "corr_date": "2026-11-26", "subject": "ขอเชิญประชุม", "secret_code": "001", "speed_code": "001",
           "digest": "d", "signed": True, "state": "sent", "delivery": "delivered", "now": T0}
 OUTBOX = {"kind": "letter", "process_id": "p", "sender_org": "2000100000", "receiver_org": "2000350000",
@@ -36,6 +36,7 @@ def run(store, name: str, **params):
 
 def letter(store, n: int, **changes) -> int:
     rows, _ = run(store, "insert_letter", **{**LETTER, "process_id": f"p{n}", "letter_no": f"ศธ 0210/{n}",
+                                              "letter_key": f"ศธ 0210/{n}",
                                               **changes})
     run(store, "insert_letter_blob", letter_id=rows[0]["id"], raw=b"raw", document=bytearray(b"<doc/>"))
     return rows[0]["id"]
@@ -73,7 +74,7 @@ def test_a_rolled_back_transaction_leaves_nothing_not_even_an_id(memory):
     first = letter(memory, 1)
     with pytest.raises(RuntimeError):
         with memory.transaction() as tx:
-            tx._execute("insert_letter", {**LETTER, "process_id": "p2", "letter_no": "2"})
+            tx._execute("insert_letter", {**LETTER, "process_id": "p2", "letter_no": "2", "letter_key": "2"})
             tx._execute("set_letter_state", {"id": first, "expected_state": "sent", "new_state": "received",
                                              "accept_id": "", "now": T0})
             tx._execute("insert_outbox", {**OUTBOX, "message_id": "m", "letter_process_id": "p1"})
@@ -159,13 +160,13 @@ def script(store) -> list:
       verified_at=T0)
     q("letters_by_signature", sender_org="2000100000", signature_digest="sd")
     q("letters_by_signature", sender_org="2000100000", signature_digest="")
-    identity = {k: LETTER[k] for k in ("sender_org", "receiver_org", "letter_no", "corr_date")}
+    identity = {k: LETTER[k] for k in ("sender_org", "receiver_org", "letter_key", "corr_date")}
     q("set_letter_state", id=1, expected_state="sent", new_state="withdrawn", accept_id="", now=T0)
     letter(store, 1, process_id="resent")
     q("find_live_letter", **identity)
     q("find_withdrawn_letter", **identity)
-    q("letters_to_receiver", receiver_org="2000350000", letter_no="ศธ 0210/1", corr_date="2026-11-26")
-    q("letters_from_sender", sender_org="2000100000", letter_no="ศธ 0210/3", corr_date="2026-11-26")
+    q("letters_to_receiver", receiver_org="2000350000", letter_key="ศธ 0210/1", corr_date="2026-11-26")
+    q("letters_from_sender", sender_org="2000100000", letter_key="ศธ 0210/3", corr_date="2026-11-26")
     for query in ("get_letter", "outbox_item", "get_notice"):
         q(query, id=99)
     q("get_letter", id=2)

@@ -39,9 +39,32 @@ def test_libxml2s_own_depth_cap_is_reported_as_a_limit():
     assert code_of(b"<a>" * 10_000 + b"</a>" * 10_000, xmlsafe.Limits(max_depth=100_000)) == "1007"
 
 
-def test_thai_legacy_encodings_still_parse():
-    data = '<?xml version="1.0" encoding="TIS-620"?><a>ขอเชิญประชุม</a>'.encode("tis-620")
-    assert xmlsafe.parse(data).text == "ขอเชิญประชุม"
+@pytest.mark.parametrize("encoding", ["TIS-620", "ISO-8859-11", "windows-874", "UTF-7", "utf-16"])
+def test_only_utf8_is_accepted(encoding):
+    """One rule: UTF-8 only. Thai legacy encodings are refused with 1008 rather than stored as
+    something receivers' UTF-8 systems misread; UTF-7 could hide markup from the prolog scan."""
+    body = f'<?xml version="1.0" encoding="{encoding}"?><a>ขอเชิญประชุม</a>'.encode("utf-8")
+    with pytest.raises(RemoteError) as refused:
+        xmlsafe.parse(body)
+    assert refused.value.code.code == "1008" and encoding in refused.value.detail
+
+
+@pytest.mark.parametrize("declared", ["UTF-8", "utf-8", "utf8"])
+def test_utf8_declarations_parse(declared):
+    body = f"<?xml version='1.0' encoding='{declared}'?><a>ขอเชิญประชุม</a>".encode("utf-8")
+    assert xmlsafe.parse(body).text == "ขอเชิญประชุม"
+
+
+def test_a_flood_of_namespace_declarations_is_refused_before_parsing():
+    decls = " ".join(f'xmlns:p{i}="urn:x:{i}"' for i in range(xmlsafe.MAX_NAMESPACES + 1))
+    assert code_of(f"<a {decls}/>".encode()) == "1007"
+    few = " ".join(f'xmlns:p{i}="urn:x:{i}"' for i in range(20))
+    assert xmlsafe.parse(f"<a {few}/>".encode()).tag == "a"
+
+
+def test_too_many_attributes_on_one_element_are_refused():
+    attrs = " ".join(f'a{i}="v"' for i in range(xmlsafe.MAX_ATTRIBUTES + 1))
+    assert code_of(f"<a {attrs}/>".encode()) == "1007"
 
 
 def test_xinclude_is_refused():

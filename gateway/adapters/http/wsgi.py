@@ -31,6 +31,7 @@ from gateway.core.trust import pki
 from gateway.core.trust.tenants import AgencyAuth, Caller
 from gateway.core.xml import contract, envelope
 from gateway.core.xml.contract import AGENCY_PATH, NODE_PATH
+from gateway.core.xml.safe import UTF8_NAMES
 from gateway.operations import queries
 from gateway.operations.agency import Agency
 from gateway.operations.relay import Relay
@@ -222,12 +223,26 @@ def caller_of(environ: dict) -> Caller:
                   basic=basic, client_certificate=cert)
 
 
+def _read(stream, size: int) -> bytes:
+    """One read of the request body; a client that stops sending gets a clear fault, not a crash."""
+    try:
+        return stream.read(size)
+    except (OSError, ValueError) as exc:  # socket.timeout is an OSError; cheroot raises ValueError on bad chunking
+        raise RemoteError(ErrorCode.BAD_REQUEST, f"the request body could not be read: {type(exc).__name__}") from exc
+
+
 def _check_content_type(content_type: str) -> None:
     # Deployed clients send "text/xml" and "text/xml; encoding='utf-8'"; a missing
     # type is tolerated too. Anything else is not a SOAP request.
-    main = content_type.split(";", 1)[0].strip().lower()
+    main, *params = content_type.split(";")
+    main = main.strip().lower()
     if main and main not in _SOAP_TYPES:
         raise RemoteError(ErrorCode.BAD_REQUEST, f"Content-Type {main!r}; send text/xml")
+    for param in params:
+        key, _, value = param.partition("=")
+        value = value.strip().strip("'\"").lower()
+        if key.strip().lower() in ("charset", "encoding") and value and value not in UTF8_NAMES:
+            raise RemoteError(ErrorCode.BAD_REQUEST, f"Content-Type declares {value!r}; the body must be UTF-8")
 
 
 def read_body(environ: dict, limit: int) -> bytes:
@@ -243,16 +258,16 @@ def read_body(environ: dict, limit: int) -> bytes:
             raise RemoteError(ErrorCode.TOO_LARGE, f"{size} bytes, limit {limit}")
         chunks, remaining = [], size
         while remaining > 0:
-            chunk = stream.read(min(READ_CHUNK, remaining))
+            chunk = _read(stream, min(READ_CHUNK, remaining))
             if not chunk:
-                break
+                raise RemoteError(ErrorCode.BAD_REQUEST, f"the body ended {remaining} bytes before its Content-Length")
             chunks.append(chunk)
             remaining -= len(chunk)
         return b"".join(chunks)
     # No Content-Length (chunked): read until the end, but never past the limit.
     chunks, total = [], 0
     while True:
-        chunk = stream.read(READ_CHUNK)
+        chunk = _read(stream, READ_CHUNK)
         if not chunk:
             break
         total += len(chunk)

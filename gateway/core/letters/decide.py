@@ -12,6 +12,7 @@ from typing import Sequence
 
 from gateway.core.errors import ErrorCode, RemoteError
 from gateway.core.network.directory import Directory
+from gateway.core.letters.fields import MAX_CODE, MAX_LETTER_ID, check_text, letter_key
 from gateway.core.letters.letter import Letter, LetterIdentity, Notifier, check_date
 from gateway.core.state import ACTOR, Actor, Event, LetterState, allowed
 from gateway.core.records import LetterRow
@@ -73,8 +74,8 @@ def decide_submit(letter: Letter, existing: LetterRow | None) -> Submit:
 def live_retry(letter: Letter, same_signature: Sequence[LetterRow]) -> LetterRow | None:
     """A live letter of this identity carrying this very signature: the request is a retry."""
     for row in same_signature:
-        if row.state is not LetterState.WITHDRAWN and (row.letter_no, row.corr_date, row.receiver_org) == (
-                letter.letter_id, letter.correspondence_date, letter.receiver.department_id):
+        if row.state is not LetterState.WITHDRAWN and (letter_key(row.letter_no), row.corr_date, row.receiver_org) == (
+                letter_key(letter.letter_id), letter.correspondence_date, letter.receiver.department_id):
             return row
     return None
 
@@ -139,13 +140,14 @@ def accept_id_after(event: Event, letter: LetterRow, notifier: Notifier) -> str:
 def make_reference(name: str, *, letter_id: str, correspondence_date: str, sender: str,
                    receiver: str) -> LetterIdentity:
     """A :class:`LetterIdentity` from the fields of element ``name``, or INVALID_FIELD."""
-    letter_id = (letter_id or "").strip()
+    letter_id = check_text(letter_id, f"{name}/LetterID", MAX_LETTER_ID)
     if not letter_id:
         raise RemoteError(ErrorCode.INVALID_FIELD, f"{name}/LetterID is empty")
     return LetterIdentity(
         letter_id=letter_id,
         correspondence_date=check_date((correspondence_date or "").strip(), f"{name}/CorrespondenceDate"),
-        sender=(sender or "").strip(), receiver=(receiver or "").strip())
+        sender=check_text(sender, f"{name}/SenderDepartment/Code", MAX_CODE, identifier=True),
+        receiver=check_text(receiver, f"{name}/AcceptDepartment/Code", MAX_CODE, identifier=True))
 
 
 def check_withdrawal(reference: LetterIdentity, caller_id: str) -> None:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from lxml import etree
 
 from gateway.core.letters import codelists
+from gateway.core.letters.fields import (MAX_ACCEPT_ID, MAX_ATTACHMENT_TEXT, MAX_DESCRIPTION, MAX_LETTER_ID,
+                                         MAX_NAME, MAX_SUBJECT, check_text)
 from gateway.core import ns
 from gateway.core.errors import ErrorCode, RemoteError
 from gateway.core.state import Event
@@ -31,6 +33,7 @@ LETTER_FIELDS = (
 _LETTER = ns.ram("CorrespondenceLetter")
 _SIGNATURE = ns.ds("Signature")
 _SEND_DATE = ns.ram("SendDate")
+MIN_YEAR, MAX_YEAR = 1900, 2199   # plausible Gregorian letter dates (documented in the README)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,13 +92,18 @@ def _text(parent: etree._Element, *path: str) -> str:
     return (node.text or "").strip()
 
 
-def _party(el: etree._Element | None) -> Party:
+def _party(el: etree._Element | None, where: str) -> Party:
     if el is None:  # the XSD requires both parties; kept total for safety
         return Party(given_name="", family_name="", job_title="", ministry_id="", department_id="")
+    def name(local: str) -> str:
+        return check_text(_text(el, local), f"{where}/ram:{local}", MAX_NAME)
+
     return Party(
-        given_name=_text(el, "GivenName"), family_name=_text(el, "FamilyName"), job_title=_text(el, "JobTitle"),
-        ministry_id=_text(el, "MinistryOrganization", "ID"),
-        department_id=_text(el, "DepartmentOrganization", "ID"),
+        given_name=name("GivenName"), family_name=name("FamilyName"), job_title=name("JobTitle"),
+        ministry_id=check_text(_text(el, "MinistryOrganization", "ID"), f"{where}/ram:MinistryOrganization/ram:ID",
+                               MAX_NAME, identifier=True),
+        department_id=check_text(_text(el, "DepartmentOrganization", "ID"),
+                                 f"{where}/ram:DepartmentOrganization/ram:ID", MAX_NAME, identifier=True),
     )
 
 
@@ -109,9 +117,13 @@ def check_date(value: str, field: str) -> str:
     if len(value) != 10:
         raise RemoteError(ErrorCode.INVALID_FIELD, f"{field} must be yyyy-MM-dd, not {value!r}")
     year = int(value[:4])
+    if year < MIN_YEAR:
+        raise RemoteError(ErrorCode.INVALID_FIELD, f"{field} {value!r} is before {MIN_YEAR}")
     if year > 2400:  # a Buddhist-Era year (2569) sent where the Gregorian one (2026) belongs
         raise RemoteError(ErrorCode.INVALID_FIELD,
                           f"{field} {value!r} looks like a Buddhist-Era year; send the Gregorian year (พ.ศ. - 543)")
+    if year > MAX_YEAR:
+        raise RemoteError(ErrorCode.INVALID_FIELD, f"{field} {value!r} is after {MAX_YEAR}")
     return value
 
 
@@ -130,11 +142,13 @@ def read_letter(document: etree._Element, *, allow_top_secret: bool = False) -> 
     body = document.find(_LETTER)
     if body is None:
         raise RemoteError(ErrorCode.SCHEMA_INVALID, "rsm:GovernmentDocument has no ram:CorrespondenceLetter")
-    letter_id = _text(body, "ID")
+    letter_id = check_text(_text(body, "ID"), "ram:ID", MAX_LETTER_ID)
     if not letter_id:
         raise RemoteError(ErrorCode.INVALID_FIELD, "ram:ID (the letter number, ที่) is empty")
     date = check_date(_text(body, "CorrespondenceDate"), "ram:CorrespondenceDate")
-    subject = _text(body, "Subject")
+    subject = check_text(_text(body, "Subject"), "ram:Subject", MAX_SUBJECT)
+    check_text(_text(body, "Description"), "ram:Description", MAX_DESCRIPTION, multiline=True)
+    check_text(_text(body, "Attachment"), "ram:Attachment", MAX_ATTACHMENT_TEXT, multiline=True)
     if not subject:
         raise RemoteError(ErrorCode.INVALID_FIELD, "ram:Subject (เรื่อง) is empty")
     secret = _text(body, "SecretCode")
@@ -145,8 +159,8 @@ def read_letter(document: etree._Element, *, allow_top_secret: bool = False) -> 
     speed = _text(body, "SpeedCode")
     if speed not in codelists.SPEED_CODES:
         raise RemoteError(ErrorCode.UNKNOWN_CODE, f"ram:SpeedCode {speed!r} is not in GetSpeedCodes")
-    sender = _party(body.find(ns.ram("SenderParty")))
-    receiver = _party(body.find(ns.ram("ReceiverParty")))
+    sender = _party(body.find(ns.ram("SenderParty")), "ram:SenderParty")
+    receiver = _party(body.find(ns.ram("ReceiverParty")), "ram:ReceiverParty")
     if not sender.department_id:
         raise RemoteError(ErrorCode.INVALID_FIELD, "ram:SenderParty/ram:DepartmentOrganization/ram:ID is empty")
     if not receiver.department_id:
@@ -165,6 +179,24 @@ def read_letter(document: etree._Element, *, allow_top_secret: bool = False) -> 
         signed=document.find(f"{ns.ram('GovernmentSignature')}/{_SIGNATURE}") is not None,
         digest=content_digest(body),
     )
+
+
+def check_signer_party(document: etree._Element, sender: str) -> None:
+    """The GovernmentSignature's SignerParty (unsigned, but shown to receivers) may name only the sender.
+
+    The signature covers ram:CorrespondenceLetter alone; the SignerParty beside
+    it is read by one client family as "who signed". It must not name another
+    organisation than the one whose signature was verified.
+    """
+    party = document.find(f"{ns.ram('GovernmentSignature')}/{ns.ram('SignerParty')}")
+    if party is None:
+        return
+    department = (party.findtext(ns.ram("DepartmentCode")) or "").strip()
+    ministry = (party.findtext(ns.ram("MinistryCode")) or "").strip()
+    if department not in ("", sender) or ministry not in ("", sender[:2]):
+        raise RemoteError(ErrorCode.SENDER_MISMATCH,
+                          f"GovernmentSignature/SignerParty names {ministry or '-'}/{department or '-'}; "
+                          f"the letter is signed for {sender}")
 
 
 def check_main_letter(document: etree._Element) -> None:
@@ -265,15 +297,17 @@ def make_notifier(event: Event, *, letter_id: str, correspondence_date: str, sub
                   accept_id: str = "") -> Notifier:
     """A :class:`Notifier` from the fields a client sent, or INVALID_FIELD."""
     name = ELEMENT_OF_EVENT[event]
-    letter_id = (letter_id or "").strip()
+    letter_id = check_text(letter_id, f"{name}/LetterID", MAX_LETTER_ID)
+    subject = check_text(subject, f"{name}/Subject", MAX_SUBJECT)
     if not letter_id:
         raise RemoteError(ErrorCode.INVALID_FIELD, f"{name}/LetterID is empty")
     date = check_date((correspondence_date or "").strip(), f"{name}/CorrespondenceDate")
-    accept_id = (accept_id or "").strip() if event in WITH_ACCEPT_ID else ""
+    accept_id = check_text(accept_id, f"{name}/AcceptID", MAX_ACCEPT_ID, identifier=True) \
+        if event in WITH_ACCEPT_ID else ""
     if event in WITH_ACCEPT_ID and not accept_id:
         raise RemoteError(ErrorCode.INVALID_FIELD, f"{name}/AcceptID (เลขทะเบียนรับ) is empty")
     return Notifier(event=event, letter_id=letter_id, correspondence_date=date,
-                    subject=(subject or "").strip(), accept_id=accept_id)
+                    subject=subject, accept_id=accept_id)
 
 
 def notifier_element(*, event: Event, letter_id: str, correspondence_date: str, subject: str,

@@ -29,6 +29,7 @@ from gateway.core.errors import ErrorCode, RemoteError
 
 KINDS = ("letter", "notifier", "withdrawal")
 MAX_HOPS = 16
+MIN_YEAR, MAX_YEAR = 2000, 2999   # plausible node-message times; others are refused before any arithmetic
 N = ns.NODE
 
 
@@ -110,6 +111,9 @@ def _time(value: str, field: str) -> dt.datetime:
         raise RemoteError(ErrorCode.INVALID_FIELD, f"{field} {value!r} is not an ISO 8601 time") from None
     if parsed.tzinfo is None:
         raise RemoteError(ErrorCode.INVALID_FIELD, f"{field} must carry a UTC offset")
+    # Years near 1 or 9999 overflow as soon as they are moved to another zone; nothing real is there.
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise RemoteError(ErrorCode.INVALID_FIELD, f"{field} {value!r} is outside {MIN_YEAR}-{MAX_YEAR}")
     return parsed
 
 

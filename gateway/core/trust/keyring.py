@@ -55,7 +55,7 @@ def build_keyring(*, anchors: list[x509.Certificate], node_id: str, node_key: pk
 
     def check(label: str, cert: x509.Certificate) -> None:
         if not pki.issued_by(cert, anchors, now):
-            raise ConfigError(f"{label}: certificate {cert.subject.rfc4514_string()} is not valid now or not "
+            raise ConfigError(f"{label}: certificate {pki.describe(cert)} is not valid now or not "
                               "issued by a trust anchor")
 
     check(f"node {node_id}", node_certificate)

@@ -152,9 +152,29 @@ def load_private_key(data: bytes) -> PrivateKey:
 
 
 def organization_of(cert: x509.Certificate) -> str:
-    """The OrganizationID a certificate names (subject serialNumber), or ''."""
-    values = cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
+    """The OrganizationID a certificate names (subject serialNumber), or '' (also for a subject that cannot be read)."""
+    try:
+        values = cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
+    except ValueError:  # cryptography decodes names lazily; a malformed one raises here
+        return ""
     return str(values[0].value) if values else ""
+
+
+def readable_subject(cert: x509.Certificate) -> bool:
+    """Whether the certificate's subject decodes as text (a malformed name raises when first read)."""
+    try:
+        cert.subject.rfc4514_string()
+    except ValueError:
+        return False
+    return True
+
+
+def describe(cert: x509.Certificate) -> str:
+    """The certificate for messages and logs: its subject, or its fingerprint when the subject cannot be read."""
+    try:
+        return cert.subject.rfc4514_string()
+    except ValueError:
+        return f"(unreadable subject, sha256 {fingerprint(cert)[:16]})"
 
 
 def fingerprint(cert: x509.Certificate) -> str:

@@ -234,6 +234,70 @@ def check_signed_info(sig: etree._Element, *, reference_uri: str, policy: Verify
                       f"digest {None if digest is None else digest.get('Algorithm')} is not allowed")
     if sig.find(ns.ds("Object")) is not None:
         raise _refuse(ErrorCode.SIGNATURE_POLICY, "ds:Object is not allowed in a signature we verify")
+    value = "".join((sig.findtext(ns.ds("SignatureValue")) or "").split())
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        raw = b""
+    if not raw:
+        raise _refuse(ErrorCode.SIGNATURE_INVALID, "ds:SignatureValue is empty or not base64")
+    _check_key_info(sig)
+
+
+# What may stand in the unsigned parts of a signature (DESIGN section 6: only what was signed flows
+# on). Anything else, a RetrievalMethod or X509URL that a receiver's tools might fetch, a KeyName, a
+# decoy element a client could read by name, is refused.
+_SIGNATURE_CHILDREN = frozenset({ns.ds("SignedInfo"), ns.ds("SignatureValue"), ns.ds("KeyInfo")})
+_KEY_INFO_CHILDREN = frozenset({ns.ds("X509Data"), ns.ds("KeyValue")})
+_X509_DATA_CHILDREN = frozenset({ns.ds("X509Certificate"), ns.ds("X509SubjectName"), ns.ds("X509IssuerSerial")})
+_ISSUER_SERIAL_CHILDREN = frozenset({ns.ds("X509IssuerName"), ns.ds("X509SerialNumber")})
+_KEY_VALUE_CHILDREN = frozenset({ns.ds("RSAKeyValue")})
+_RSA_KEY_VALUE_CHILDREN = frozenset({ns.ds("Modulus"), ns.ds("Exponent")})
+_ALLOWED_BELOW = {
+    ns.ds("KeyInfo"): _KEY_INFO_CHILDREN, ns.ds("X509Data"): _X509_DATA_CHILDREN,
+    ns.ds("X509IssuerSerial"): _ISSUER_SERIAL_CHILDREN, ns.ds("KeyValue"): _KEY_VALUE_CHILDREN,
+    ns.ds("RSAKeyValue"): _RSA_KEY_VALUE_CHILDREN,
+}
+
+
+def _check_key_info(sig: etree._Element) -> None:
+    """The signature's unsigned parts hold only the key material we read, nothing a client could mistake for content."""
+    for child in sig:
+        if isinstance(child.tag, str) and child.tag not in _SIGNATURE_CHILDREN:
+            raise _refuse(ErrorCode.SIGNATURE_POLICY, f"{etree.QName(child).localname} is not allowed in ds:Signature")
+    key_info = sig.find(ns.ds("KeyInfo"))
+    if key_info is None:
+        return
+    for element in key_info.iter():
+        if not isinstance(element.tag, str):
+            raise _refuse(ErrorCode.SIGNATURE_POLICY, "comments and processing instructions are not allowed in KeyInfo")
+        allowed = _ALLOWED_BELOW.get(element.tag)
+        if allowed is None:
+            if len(element):
+                raise _refuse(ErrorCode.SIGNATURE_POLICY,
+                              f"{etree.QName(element).localname} in KeyInfo must hold text only")
+            continue
+        for child in element:
+            if not isinstance(child.tag, str) or child.tag not in allowed:
+                name = etree.QName(child).localname if isinstance(child.tag, str) else "a comment"
+                raise _refuse(ErrorCode.SIGNATURE_POLICY,
+                              f"{name} is not allowed in {etree.QName(element).localname} (only "
+                              + ", ".join(sorted(etree.QName(a).localname for a in allowed)) + ")")
+
+
+def _check_subject_name(sig: etree._Element, cert: x509.Certificate) -> None:
+    """A ds:X509SubjectName, which one client family shows, must name the certificate that signed."""
+    for element in sig.iterfind(f"{ns.ds('KeyInfo')}/{ns.ds('X509Data')}/{ns.ds('X509SubjectName')}"):
+        text = " ".join((element.text or "").split())
+        if text in (subject_name(cert), pki.describe(cert)):
+            continue
+        try:
+            named = x509.Name.from_rfc4514_string(text, {"serialNumber": NameOID.SERIAL_NUMBER})
+        except ValueError:
+            named = None
+        if named != cert.subject:
+            raise _refuse(ErrorCode.UNTRUSTED_SIGNER,
+                          f"ds:X509SubjectName {text[:200]!r} does not name the signing certificate {pki.describe(cert)}")
 
 
 def check_shape(document: etree._Element, policy: VerifyPolicy) -> etree._Element:
@@ -242,6 +306,13 @@ def check_shape(document: etree._Element, policy: VerifyPolicy) -> etree._Elemen
     if len(letters) != 1 or document.find(f".//{_LETTER}") is not letters[0] or len(document.findall(f".//{_LETTER}")) != 1:
         raise _refuse(ErrorCode.SIGNATURE_POLICY, "exactly one ram:CorrespondenceLetter, directly in the document")
     letter = letters[0]
+    for element in document.iter():
+        # A conventional prefix bound to another namespace would let a decoy answer the qualified
+        # names deployed clients read (GetElementsByTagName("ram:Subject")).
+        expected = ns.CONVENTIONAL_PREFIXES.get(element.prefix) if isinstance(element.tag, str) else None
+        if expected is not None and etree.QName(element).namespace != expected:
+            raise _refuse(ErrorCode.SIGNATURE_POLICY,
+                          f"the prefix {element.prefix}: is bound to {etree.QName(element).namespace}, not {expected}")
     if letter.get("ID") != "Letter":
         raise _refuse(ErrorCode.SIGNATURE_POLICY, 'ram:CorrespondenceLetter must carry ID="Letter"')
     ids = [el for el in document.iter() if isinstance(el.tag, str) and
@@ -262,9 +333,12 @@ def _key_info(sig: etree._Element) -> tuple[list[x509.Certificate], etree._Eleme
     certs = []
     for el in sig.iterfind(f"{ns.ds('KeyInfo')}/{ns.ds('X509Data')}/{ns.ds('X509Certificate')}"):
         try:
-            certs.append(x509.load_der_x509_certificate(base64.b64decode("".join((el.text or "").split()))))
+            cert = x509.load_der_x509_certificate(base64.b64decode("".join((el.text or "").split())))
         except ValueError as exc:
             raise _refuse(ErrorCode.SIGNATURE_INVALID, f"X509Certificate is not a certificate: {exc}") from exc
+        if not pki.readable_subject(cert):
+            raise _refuse(ErrorCode.SIGNATURE_INVALID, "the X509Certificate's subject cannot be read as text")
+        certs.append(cert)
     key_value = sig.find(f"{ns.ds('KeyInfo')}/{ns.ds('KeyValue')}/{ns.ds('RSAKeyValue')}")
     return certs, key_value
 
@@ -283,6 +357,8 @@ def _signxml_verify(document: etree._Element, config: SignatureConfiguration, **
         raise _refuse(ErrorCode.UNTRUSTED_SIGNER, str(exc)) from exc
     except InvalidInput as exc:
         raise _refuse(ErrorCode.SIGNATURE_POLICY, str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - signxml and cryptography raise plain exceptions on malformed input
+        raise _refuse(ErrorCode.SIGNATURE_INVALID, f"the signature cannot be checked: {type(exc).__name__}") from exc
 
 
 def verify_letter(document: etree._Element, *, trusted: Sequence[x509.Certificate], policy: VerifyPolicy,
@@ -305,7 +381,7 @@ def verify_letter(document: etree._Element, *, trusted: Sequence[x509.Certificat
         match = [c for c in trusted if pki.fingerprint(c) == pki.fingerprint(offered)]
         if not match:
             raise _refuse(ErrorCode.UNTRUSTED_SIGNER,
-                          f"certificate {offered.subject.rfc4514_string()} is not the sender's in the directory")
+                          f"certificate {pki.describe(offered)} is not the sender's in the directory")
         cert = match[0]
         if key_value is not None:
             raise _refuse(ErrorCode.SIGNATURE_POLICY, "KeyValue beside X509Data is ambiguous")
@@ -322,7 +398,8 @@ def verify_letter(document: etree._Element, *, trusted: Sequence[x509.Certificat
     else:
         raise _refuse(ErrorCode.SIGNATURE_POLICY, "KeyInfo must carry the signer's X509Certificate")
     if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
-        raise _refuse(ErrorCode.UNTRUSTED_SIGNER, f"certificate {cert.subject.rfc4514_string()} is not valid now")
+        raise _refuse(ErrorCode.UNTRUSTED_SIGNER, f"certificate {pki.describe(cert)} is not valid now")
+    _check_subject_name(sig, cert)
 
     config = SignatureConfiguration(
         require_x509=not key_value_only, location=f"./{_GOV_SIG}/", expect_references=1,
@@ -395,10 +472,11 @@ def verify_document(document: etree._Element, *, trusted: Sequence[x509.Certific
     match = [c for c in trusted if pki.fingerprint(c) == pki.fingerprint(certs[0])]
     if not match:
         raise _refuse(ErrorCode.UNTRUSTED_SIGNER,
-                      f"{certs[0].subject.rfc4514_string()} may not sign this {etree.QName(document).localname}")
+                      f"{pki.describe(certs[0])} may not sign this {etree.QName(document).localname}")
     cert = match[0]
     if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
-        raise _refuse(ErrorCode.UNTRUSTED_SIGNER, f"certificate {cert.subject.rfc4514_string()} is not valid now")
+        raise _refuse(ErrorCode.UNTRUSTED_SIGNER, f"certificate {pki.describe(cert)} is not valid now")
+    _check_subject_name(sig, cert)
     config = SignatureConfiguration(location="./", expect_references=1,
                                     signature_methods=frozenset(NODE_POLICY.signature_methods),
                                     digest_algorithms=frozenset(NODE_POLICY.digest_methods), verification_time=now)

@@ -85,7 +85,7 @@ class AgencyAuth:
             if pki.organization_of(cert) == org_id and pki.issued_by(cert, list(self.client_anchors), now):
                 return
             raise RemoteError(ErrorCode.UNAUTHORIZED,
-                              f"the client certificate {cert.subject.rfc4514_string()} is not {org_id}'s")
+                              f"the client certificate {pki.describe(cert)} is not {org_id}'s")
         if caller.basic is not None:
             if not caller.tls:
                 raise RemoteError(ErrorCode.UNAUTHORIZED, "HTTP Basic credentials are accepted over HTTPS only")

@@ -10,6 +10,7 @@ Depends on lxml only; no I/O.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from lxml import etree
@@ -22,6 +23,15 @@ MAX_BODY_BYTES = 50 * MiB          # issue 2: default body size limit
 MAX_DEPTH = 64                      # a letter is about 8 deep inside an envelope
 MAX_ELEMENTS = 100_000              # a letter has tens of elements; room for many enclosures
 MAX_TEXT_CHARS = 256 * 1024         # ordinary text node (subject, description, ...)
+MAX_NAMESPACES = 256                # namespace declarations per document; deployed envelopes carry under 20
+MAX_ATTRIBUTES = 32                 # attributes per element; the contract's elements carry at most 3
+# Encodings accepted in the XML declaration. Everything else is refused (1008): UTF-7 can hide
+# markup from the prolog scan, and TIS-620 or ISO-8859-11 would reach receivers' UTF-8 systems as
+# something other than what the sender meant. Deployed clients send UTF-8.
+UTF8_NAMES = frozenset({"utf-8", "utf8"})
+_DECLARATION = re.compile(rb"^<\?xml\s([^?]*)\?>")
+_ENCODING = re.compile(rb"""encoding\s*=\s*["']([^"']*)["']""")
+_NAMESPACE_DECLARATION = re.compile(rb"""xmlns(?::[^\s=/>]+)?\s*=\s*["']""")
 
 # Elements whose text is base64 and may be as long as the body allows.
 LONG_TEXT_ELEMENTS = frozenset({
@@ -30,7 +40,7 @@ LONG_TEXT_ELEMENTS = frozenset({
     ns.ds("X509Certificate"),
     ns.ds("SignatureValue"),
     # The node interface carries a whole letter as base64 in one element.
-    "{urn:th:gov:egif:ecms:node:1}Payload",
+    ns.node("Payload"),
 })
 
 
@@ -42,9 +52,12 @@ class Limits:
     max_depth: int = MAX_DEPTH
     max_elements: int = MAX_ELEMENTS
     max_text_chars: int = MAX_TEXT_CHARS
+    max_namespaces: int = MAX_NAMESPACES
+    max_attributes: int = MAX_ATTRIBUTES
 
     def __post_init__(self) -> None:
-        for name in ("max_bytes", "max_depth", "max_elements", "max_text_chars"):
+        for name in ("max_bytes", "max_depth", "max_elements", "max_text_chars", "max_namespaces",
+                     "max_attributes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
 
@@ -103,6 +116,7 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
     if not data.strip():
         raise RemoteError(ErrorCode.BAD_REQUEST, "empty body")
     _check_prolog(data)
+    _check_namespace_count(data, limits)
     etree.clear_error_log()  # the exception's log is per thread and keeps earlier documents' errors
     try:
         root = etree.fromstring(data, parser=_parser())
@@ -135,6 +149,12 @@ def _check_prolog(data: bytes) -> None:
             b"<\x00?\x00", b"\x00<\x00?", b"<\x00\x00\x00", b"\x00\x00\x00<") or b"\x00" in data[:4]:
         raise RemoteError(ErrorCode.BAD_REQUEST, "the body must be UTF-8 encoded")
     i = 3 if data.startswith(b"\xef\xbb\xbf") else 0  # a UTF-8 byte order mark is harmless
+    declaration = _DECLARATION.match(data, i)
+    if declaration:
+        encoding = _ENCODING.search(declaration.group(1))
+        if encoding and encoding.group(1).decode("ascii", "replace").strip().lower() not in UTF8_NAMES:
+            raise RemoteError(ErrorCode.BAD_REQUEST, f"the body declares encoding "
+                                                     f"{encoding.group(1).decode('ascii', 'replace')!r}; send UTF-8")
     end = len(data)
     while i < end:
         c = data[i]
@@ -159,6 +179,16 @@ def _check_prolog(data: bytes) -> None:
             return  # the root element starts: the prolog is over
 
 
+def _check_namespace_count(data: bytes, limits: Limits) -> None:
+    """Refuse a flood of namespace declarations before parsing: each one is inherited by every element
+    below it, and validation cost grows with their product (one request must not stall the others)."""
+    if data.count(b"xmlns") <= limits.max_namespaces:
+        return  # the common case costs one scan
+    found = sum(1 for _ in _NAMESPACE_DECLARATION.finditer(data))
+    if found > limits.max_namespaces:
+        raise RemoteError(ErrorCode.XML_LIMIT, f"{found} namespace declarations; at most {limits.max_namespaces}")
+
+
 class _DenyResolver(etree.Resolver):
     """Defence in depth: no URL (file, network, anything) is ever resolved."""
 
@@ -178,6 +208,11 @@ def check_tree(root: etree._Element, limits: Limits = DEFAULT_LIMITS) -> None:
                 raise RemoteError(ErrorCode.XML_LIMIT, f"nesting deeper than {limits.max_depth}")
             if count > limits.max_elements:
                 raise RemoteError(ErrorCode.XML_LIMIT, f"more than {limits.max_elements} elements")
+            if len(node.attrib) > limits.max_attributes:
+                raise RemoteError(ErrorCode.XML_LIMIT, f"more than {limits.max_attributes} attributes on an element")
+            for value in node.attrib.values():
+                if len(value) > limits.max_text_chars:
+                    raise RemoteError(ErrorCode.XML_LIMIT, "an attribute value is too long")
             tag = node.tag
             if tag.startswith("{"):
                 uri = tag[1:tag.index("}")]
@@ -224,7 +259,3 @@ def _syntax_message(exc: etree.XMLSyntaxError) -> str:
         hint = " (an '&' in a value must be written as '&amp;')"
     return f"line {line}, column {column}: {msg}{hint}"
 
-
-def tostring(element: etree._Element) -> bytes:
-    """Serialise an element as UTF-8 without an XML declaration."""
-    return etree.tostring(element, encoding="utf-8")

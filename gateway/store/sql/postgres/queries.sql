@@ -2,9 +2,9 @@
 -- Parameters are %(name)s.
 
 -- name: insert_letter
-INSERT INTO letters (process_id, sender_org, receiver_org, letter_no, corr_date, subject, secret_code,
+INSERT INTO letters (process_id, sender_org, receiver_org, letter_no, letter_key, corr_date, subject, secret_code,
                      speed_code, digest, signed, state, delivery, accept_id, created_at, updated_at)
-VALUES (%(process_id)s, %(sender_org)s, %(receiver_org)s, %(letter_no)s, %(corr_date)s, %(subject)s, %(secret_code)s,
+VALUES (%(process_id)s, %(sender_org)s, %(receiver_org)s, %(letter_no)s, %(letter_key)s, %(corr_date)s, %(subject)s, %(secret_code)s,
         %(speed_code)s, %(digest)s, %(signed)s, %(state)s, %(delivery)s, '', %(now)s, %(now)s)
 RETURNING id;
 
@@ -25,24 +25,24 @@ INSERT INTO letter_blobs (letter_id, raw, document) VALUES (%(letter_id)s, %(raw
 
 -- name: find_live_letter
 SELECT * FROM letters
-WHERE sender_org = %(sender_org)s AND receiver_org = %(receiver_org)s AND letter_no = %(letter_no)s
+WHERE sender_org = %(sender_org)s AND receiver_org = %(receiver_org)s AND letter_key = %(letter_key)s
   AND corr_date = %(corr_date)s AND state <> 'withdrawn';
 
 -- name: find_withdrawn_letter
 SELECT * FROM letters
-WHERE sender_org = %(sender_org)s AND receiver_org = %(receiver_org)s AND letter_no = %(letter_no)s
+WHERE sender_org = %(sender_org)s AND receiver_org = %(receiver_org)s AND letter_key = %(letter_key)s
   AND corr_date = %(corr_date)s AND state = 'withdrawn'
 ORDER BY id DESC LIMIT 1;
 
 -- name: letters_to_receiver
 SELECT * FROM letters
-WHERE receiver_org = %(receiver_org)s AND letter_no = %(letter_no)s AND corr_date = %(corr_date)s
+WHERE receiver_org = %(receiver_org)s AND letter_key = %(letter_key)s AND corr_date = %(corr_date)s
   AND state <> 'withdrawn'
 ORDER BY id;
 
 -- name: letters_from_sender
 SELECT * FROM letters
-WHERE sender_org = %(sender_org)s AND letter_no = %(letter_no)s AND corr_date = %(corr_date)s
+WHERE sender_org = %(sender_org)s AND letter_key = %(letter_key)s AND corr_date = %(corr_date)s
   AND state <> 'withdrawn'
 ORDER BY id;
 

@@ -1,6 +1,6 @@
--- The PostgreSQL schema as the migrations leave it (pg_dump --schema-only; STYLE 5: a test checks
--- that this file and the migrations give the same schema). Not run by the node: migrations/ is the
--- source of truth.
+-- The PostgreSQL schema as the migrations leave it, written by tools/dump_schema.py.
+-- tests/integration/test_schema.py checks that this file and the migrations build the same schema.
+-- Not run by the node: migrations/ is the source of truth.
 
 CREATE TABLE public.letter_blobs (
     letter_id bigint NOT NULL,
@@ -36,7 +36,8 @@ CREATE TABLE public.letters (
     signature_policy text DEFAULT ''::text NOT NULL,
     signature_digest text DEFAULT ''::text NOT NULL,
     verified_at bigint,
-    path text DEFAULT '[]'::text NOT NULL
+    path text DEFAULT '[]'::text NOT NULL,
+    letter_key text DEFAULT ''::text NOT NULL
 );
 
 CREATE SEQUENCE public.letters_id_seq
@@ -175,13 +176,15 @@ ALTER TABLE ONLY public.queue
 ALTER TABLE ONLY public.received
     ADD CONSTRAINT received_pkey PRIMARY KEY (sender_node, message_id);
 
-CREATE INDEX letters_by_receiver ON public.letters USING btree (receiver_org, letter_no, corr_date);
+CREATE INDEX letters_by_receiver ON public.letters USING btree (receiver_org, letter_key, corr_date);
+
+CREATE INDEX letters_by_sender ON public.letters USING btree (sender_org, letter_key, corr_date);
 
 CREATE INDEX letters_by_sender_time ON public.letters USING btree (sender_org, created_at);
 
 CREATE INDEX letters_by_signature ON public.letters USING btree (sender_org, signature_digest);
 
-CREATE UNIQUE INDEX letters_identity ON public.letters USING btree (sender_org, receiver_org, letter_no, corr_date) WHERE (state <> 'withdrawn'::text);
+CREATE UNIQUE INDEX letters_identity ON public.letters USING btree (sender_org, receiver_org, letter_key, corr_date) WHERE (state <> 'withdrawn'::text);
 
 CREATE UNIQUE INDEX notices_once ON public.notices USING btree (letter_id, kind, accept_id);
 

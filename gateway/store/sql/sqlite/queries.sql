@@ -2,9 +2,9 @@
 -- Parameters are :name.
 
 -- name: insert_letter
-INSERT INTO letters (process_id, sender_org, receiver_org, letter_no, corr_date, subject, secret_code,
+INSERT INTO letters (process_id, sender_org, receiver_org, letter_no, letter_key, corr_date, subject, secret_code,
                      speed_code, digest, signed, state, delivery, accept_id, created_at, updated_at)
-VALUES (:process_id, :sender_org, :receiver_org, :letter_no, :corr_date, :subject, :secret_code,
+VALUES (:process_id, :sender_org, :receiver_org, :letter_no, :letter_key, :corr_date, :subject, :secret_code,
         :speed_code, :digest, :signed, :state, :delivery, '', :now, :now)
 RETURNING id;
 
@@ -25,24 +25,24 @@ INSERT INTO letter_blobs (letter_id, raw, document) VALUES (:letter_id, :raw, :d
 
 -- name: find_live_letter
 SELECT * FROM letters
-WHERE sender_org = :sender_org AND receiver_org = :receiver_org AND letter_no = :letter_no
+WHERE sender_org = :sender_org AND receiver_org = :receiver_org AND letter_key = :letter_key
   AND corr_date = :corr_date AND state <> 'withdrawn';
 
 -- name: find_withdrawn_letter
 SELECT * FROM letters
-WHERE sender_org = :sender_org AND receiver_org = :receiver_org AND letter_no = :letter_no
+WHERE sender_org = :sender_org AND receiver_org = :receiver_org AND letter_key = :letter_key
   AND corr_date = :corr_date AND state = 'withdrawn'
 ORDER BY id DESC LIMIT 1;
 
 -- name: letters_to_receiver
 SELECT * FROM letters
-WHERE receiver_org = :receiver_org AND letter_no = :letter_no AND corr_date = :corr_date
+WHERE receiver_org = :receiver_org AND letter_key = :letter_key AND corr_date = :corr_date
   AND state <> 'withdrawn'
 ORDER BY id;
 
 -- name: letters_from_sender
 SELECT * FROM letters
-WHERE sender_org = :sender_org AND letter_no = :letter_no AND corr_date = :corr_date
+WHERE sender_org = :sender_org AND letter_key = :letter_key AND corr_date = :corr_date
   AND state <> 'withdrawn'
 ORDER BY id;
 

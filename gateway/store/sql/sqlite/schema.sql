@@ -1,5 +1,6 @@
--- The SQLite schema as the migrations leave it (STYLE 5: a test checks that this file and
--- the migrations give the same schema). Not run by the node: migrations/ is the source of truth.
+-- The SQLite schema as the migrations leave it, written by tools/dump_schema.py.
+-- tests/integration/test_schema.py checks that this file and the migrations build the same schema.
+-- Not run by the node: migrations/ is the source of truth.
 
 CREATE TABLE letters (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -19,7 +20,7 @@ CREATE TABLE letters (
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL,
     pulled_at     INTEGER
-, signed_by TEXT NOT NULL DEFAULT '', signer TEXT NOT NULL DEFAULT '', signer_org TEXT NOT NULL DEFAULT '', certificate_sha256 TEXT NOT NULL DEFAULT '', signature_method TEXT NOT NULL DEFAULT '', digest_method TEXT NOT NULL DEFAULT '', c14n_method TEXT NOT NULL DEFAULT '', signature_policy TEXT NOT NULL DEFAULT '', signature_digest TEXT NOT NULL DEFAULT '', verified_at INTEGER, path TEXT NOT NULL DEFAULT '[]');
+, signed_by TEXT NOT NULL DEFAULT '', signer TEXT NOT NULL DEFAULT '', signer_org TEXT NOT NULL DEFAULT '', certificate_sha256 TEXT NOT NULL DEFAULT '', signature_method TEXT NOT NULL DEFAULT '', digest_method TEXT NOT NULL DEFAULT '', c14n_method TEXT NOT NULL DEFAULT '', signature_policy TEXT NOT NULL DEFAULT '', signature_digest TEXT NOT NULL DEFAULT '', verified_at INTEGER, path TEXT NOT NULL DEFAULT '[]', letter_key TEXT NOT NULL DEFAULT '');
 
 CREATE TABLE letter_blobs (
     letter_id     INTEGER PRIMARY KEY REFERENCES letters (id),
@@ -90,11 +91,6 @@ CREATE TABLE received (
     PRIMARY KEY (sender_node, message_id)
 );
 
-CREATE UNIQUE INDEX letters_identity ON letters (sender_org, receiver_org, letter_no, corr_date)
-    WHERE state <> 'withdrawn';
-
-CREATE INDEX letters_by_receiver ON letters (receiver_org, letter_no, corr_date);
-
 CREATE INDEX letters_by_sender_time ON letters (sender_org, created_at);
 
 CREATE UNIQUE INDEX notices_once ON notices (letter_id, kind, accept_id);
@@ -108,3 +104,10 @@ CREATE INDEX letters_by_signature ON letters (sender_org, signature_digest);
 CREATE INDEX outbox_due ON outbox (next_attempt_at, id) WHERE state = 'pending';
 
 CREATE INDEX outbox_by_letter ON outbox (letter_process_id, id) WHERE state = 'pending';
+
+CREATE UNIQUE INDEX letters_identity ON letters (sender_org, receiver_org, letter_key, corr_date)
+    WHERE state <> 'withdrawn';
+
+CREATE INDEX letters_by_receiver ON letters (receiver_org, letter_key, corr_date);
+
+CREATE INDEX letters_by_sender ON letters (sender_org, letter_key, corr_date);
