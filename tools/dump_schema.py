@@ -5,11 +5,9 @@ Uses a throwaway PostgreSQL cluster (gateway.testing.pgcluster) for the PostgreS
 """
 from __future__ import annotations
 
-import re
 import sqlite3
 import subprocess
 import tempfile
-from pathlib import Path
 
 from gateway.store import SQL_DIR
 from gateway.store.postgres import PostgresStore

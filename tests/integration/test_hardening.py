@@ -24,7 +24,7 @@ from lxml import etree
 from gateway.adapters.http.wsgi import read_body
 from gateway.core import ns
 from gateway.core.errors import RemoteError
-from gateway.testing.attacks import org_signer, outbound, signature_of, signed, text
+from gateway.testing.attacks import org_signer, outbound, signature_of, signed
 from gateway.testing.fixtures import CENTRAL, CHIANGMAI, KHONKAEN, unique_letter_id
 from gateway.testing.wire import PULL, call, letter, notifier_request, send_request, soap
 
