@@ -9,7 +9,7 @@ import enum
 from gateway.core.state import Delivery, Event, ItemKind, LetterState, OutboxState, QueueKind
 
 
-class SignedBy(str, enum.Enum):
+class SignedBy(enum.StrEnum):
     """Whose signature a stored letter carries."""
 
     CLIENT = "client"    # it arrived signed by its e-Saraban

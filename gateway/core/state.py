@@ -149,13 +149,13 @@ def process_status(state: LetterState, delivery: Delivery, pulled: bool) -> Proc
 # ``outbox_failed``); tests/unit/test_state.py checks the SQL against this table.
 
 
-class OutboxState(str, enum.Enum):
+class OutboxState(enum.StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
 
 
-class OutboxEvent(str, enum.Enum):
+class OutboxEvent(enum.StrEnum):
     RECEIPT = "receipt"      # a verified receipt for this item
     RETRY = "retry"          # a retryable failure within the window
     FAIL = "fail"            # a definite refusal, or the window ran out
@@ -176,7 +176,7 @@ def outbox_expected(event: OutboxEvent) -> frozenset[OutboxState]:
     return frozenset(state for state, e in OUTBOX_TRANSITIONS if e is event)
 
 
-class ItemKind(str, enum.Enum):
+class ItemKind(enum.StrEnum):
     """What a node message (and so an outbox item) carries."""
 
     LETTER = "letter"
@@ -184,7 +184,7 @@ class ItemKind(str, enum.Enum):
     WITHDRAWAL = "withdrawal"
 
 
-class DeliveryOutcome(str, enum.Enum):
+class DeliveryOutcome(enum.StrEnum):
     """What one push of an outbox item came to."""
 
     DELIVERED = "delivered"
@@ -204,18 +204,18 @@ class DeliveryOutcome(str, enum.Enum):
 # deleted yet. DELETED is final; deleting twice answers the first deletion.
 
 
-class QueueKind(str, enum.Enum):
+class QueueKind(enum.StrEnum):
     LETTER = "letter"
     NOTICE = "notice"
 
 
-class QueueState(str, enum.Enum):
+class QueueState(enum.StrEnum):
     WAITING = "waiting"
     PULLED = "pulled"
     DELETED = "deleted"
 
 
-class QueueEvent(str, enum.Enum):
+class QueueEvent(enum.StrEnum):
     PULL = "pull"
     TIMEOUT = "timeout"      # the visibility timeout passed without a delete
     DELETE = "delete"        # CorrespondenceLetterDeleteRequest, or the letter was withdrawn

@@ -1,21 +1,186 @@
-"""The processes a node runs: the HTTP server (cheroot, TLS, signals, shutdown) and delivery workers."""
+"""The processes a node runs: the HTTP server (cheroot, TLS, signals, shutdown) and delivery workers.
+
+Slow clients cannot exhaust the server's threads: a connection's request line,
+headers and (small) body are read without blocking, a little at a time, while
+the connection waits in cheroot's selector like an idle keep-alive connection;
+only a complete request is handed to a worker thread. Headers are bounded in
+size and in time; larger bodies are read by the worker, which the HTTP adapter
+bounds in time too. In production a reverse proxy that buffers whole requests
+sits in front as well (docs/operations.md).
+"""
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import re
 import signal
+import socket
 import ssl
 import sys
 import threading
 
-from cheroot import wsgi
+from cheroot import server as cheroot_server, wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from gateway import __version__
 from gateway.config import Config
+from gateway.ports import Clock
 from gateway.runtime import wiring
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 REQUEST_QUEUE = 64
+MAX_HEADER_BYTES = 64 * 1024                  # request line and every header together
+HEADER_TIMEOUT = dt.timedelta(seconds=10)     # from a request's first byte to the end of its headers
+PREREAD_BODY_BYTES = 1024 * 1024              # bodies up to this size are read before a thread is used
+SOCKET_TIMEOUT_S = 10                         # any single read or write
+KEEP_ALIVE_CONNECTIONS = 256
+_RECV = 64 * 1024
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]{1,12})[ \t]*\r\n", re.I)
+
+
+class _Buffered:
+    """The connection's input: bytes read ahead without blocking come first, then the socket itself.
+
+    It never reads beyond what cheroot asks for from the socket, so a
+    keep-alive connection's next request stays in the kernel (or in this
+    buffer) for the next non-blocking read-ahead.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            data, self.buffer = bytes(self.buffer), bytearray()
+            return data + self._drain()
+        data = bytearray(self.buffer[:size])
+        del self.buffer[:size]
+        while len(data) < size:  # like a buffered file: all ``size`` bytes, or fewer only at the end
+            chunk = self.sock.recv(min(size - len(data), _RECV))
+            if not chunk:
+                break
+            data += chunk
+        return bytes(data)
+
+    def readline(self, size: int = -1) -> bytes:
+        end = self.buffer.find(b"\n")
+        limit = len(self.buffer) if size is None or size < 0 else min(size, len(self.buffer))
+        if 0 <= end < limit:
+            limit = end + 1
+        elif len(self.buffer) < (size if size and size > 0 else len(self.buffer) + 1):
+            # A line longer than what was read ahead (only bodies get here): finish it from the socket.
+            line = bytearray(self.buffer)
+            self.buffer.clear()
+            while not line.endswith(b"\n") and (size is None or size < 0 or len(line) < size):
+                chunk = self.sock.recv(1)
+                if not chunk:
+                    break
+                line += chunk
+            return bytes(line)
+        data = bytes(self.buffer[:limit])
+        del self.buffer[:limit]
+        return data
+
+    def _drain(self) -> bytes:
+        chunks = []
+        while chunk := self.sock.recv(_RECV):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def has_data(self) -> bool:
+        """cheroot asks before it parks a connection in its selector: a complete request head read ahead
+        (a pipelined next request) is served at once; a partial one waits for more from the socket."""
+        return b"\r\n\r\n" in self.buffer
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class BufferingConnection(cheroot_server.HTTPConnection):
+    """A connection that holds no worker thread until its request (headers, small body) has arrived."""
+
+    clock: Clock   # set per server by make_server (the node's clock)
+
+    def __init__(self, server, sock, makefile=cheroot_server.MakeFile) -> None:
+        super().__init__(server, sock, makefile)
+        self.rfile = _Buffered(sock)
+        self._started: dt.datetime | None = None
+
+    def communicate(self) -> bool:
+        ready = self._read_ahead()
+        if ready is None:
+            return True      # not complete yet: back to the selector, the thread is free again
+        if not ready:
+            return False     # refused or gone: close
+        self._started = None
+        return super().communicate()
+
+    def _read_ahead(self) -> bool | None:
+        """True when a whole request head (and a small body) is buffered, None to wait, False to close."""
+        buffer = self.rfile.buffer
+        if self._started is None:
+            self._started = self.clock.now()
+        eof = False
+        try:
+            self.socket.setblocking(False)
+            while len(buffer) <= MAX_HEADER_BYTES + PREREAD_BODY_BYTES:
+                chunk = self.socket.recv(_RECV)
+                if not chunk:
+                    eof = True
+                    break
+                buffer += chunk
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+        except OSError:
+            return False
+        finally:
+            try:
+                self.socket.settimeout(self.server.timeout)
+            except OSError:
+                return False
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buffer) > MAX_HEADER_BYTES:
+                return self._refuse(b"431 Request Header Fields Too Large", b"the request headers are too large")
+            if eof:
+                return False
+            if self.clock.now() - self._started > HEADER_TIMEOUT:
+                return self._refuse(b"408 Request Timeout", b"the request headers arrived too slowly")
+            return None
+        if end > MAX_HEADER_BYTES:
+            return self._refuse(b"431 Request Header Fields Too Large", b"the request headers are too large")
+        length = _CONTENT_LENGTH.search(buffer, 0, end + 2)
+        if length is not None and not eof:
+            wanted = end + 4 + int(length.group(1))
+            if int(length.group(1)) <= PREREAD_BODY_BYTES and len(buffer) < wanted:
+                if self.clock.now() - self._started > HEADER_TIMEOUT * 3:
+                    return self._refuse(b"408 Request Timeout", b"the request body arrived too slowly")
+                return None
+        return True
+
+    def _refuse(self, status: bytes, text: bytes) -> bool:
+        try:
+            self.socket.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                                b"Content-Length: " + str(len(text) + 1).encode() + b"\r\nConnection: close\r\n\r\n"
+                                + text + b"\n")
+        except OSError:
+            pass
+        return False
+
+
+def make_server(app, host: str, port: int, *, threads: int, clock: Clock,
+                tls: BuiltinSSLAdapter | None = None) -> wsgi.Server:
+    """The node's HTTP server: cheroot with request read-ahead, bounded headers and timeouts."""
+    server = wsgi.Server((host, port), app, numthreads=threads, server_name="gateway",
+                         request_queue_size=REQUEST_QUEUE, timeout=SOCKET_TIMEOUT_S)
+    server.ConnectionClass = type("NodeConnection", (BufferingConnection,), {"clock": clock})
+    server.max_request_header_size = MAX_HEADER_BYTES
+    server.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
+    if tls is not None:
+        server.ssl_adapter = tls
+    return server
 
 
 def serve(cfg: Config, *, with_worker: bool = True) -> int:
@@ -23,12 +188,9 @@ def serve(cfg: Config, *, with_worker: bool = True) -> int:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     node = wiring.build(cfg)
     cfg = node.config  # with the development PKI filled in when none was configured
-    server = wsgi.Server((cfg.host, cfg.port), node.wsgi, numthreads=cfg.threads,
-                         server_name="gateway", request_queue_size=REQUEST_QUEUE)
-    scheme = "http"
-    if cfg.tls_certificate:
-        server.ssl_adapter = tls_adapter(cfg)
-        scheme = "https"
+    server = make_server(node.wsgi, cfg.host, cfg.port, threads=cfg.threads, clock=node.agency.clock,
+                         tls=tls_adapter(cfg) if cfg.tls_certificate else None)
+    scheme = "https" if cfg.tls_certificate else "http"
     server.prepare()
     host, port = server.bind_addr[:2]
     print(f"gateway {__version__} listening on {scheme}://{host}:{port}", flush=True)

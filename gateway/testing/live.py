@@ -5,10 +5,9 @@ import socket
 import threading
 from pathlib import Path
 
-from cheroot import wsgi
-
 from gateway import config
-from gateway.runtime.serve import tls_adapter
+from gateway.adapters.clock import SystemClock
+from gateway.runtime.serve import make_server, tls_adapter
 from gateway.runtime.wiring import Node
 
 
@@ -19,9 +18,9 @@ class LiveServer:
         self.node = node_
         self.port = port
         self.base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-        self.server = wsgi.Server(("127.0.0.1", port), node_.wsgi, numthreads=8)
-        if tls:
-            self.server.ssl_adapter = tls_adapter(node_.config)
+        # The server's own deadlines run on real time even when the node's clock is a fake.
+        self.server = make_server(node_.wsgi, "127.0.0.1", port, threads=8, clock=SystemClock(),
+                                  tls=tls_adapter(node_.config) if tls else None)
         self.server.prepare()
         self.thread = threading.Thread(target=self.server.serve, daemon=True)
         self.thread.start()

@@ -25,7 +25,7 @@ DRIVERS = {
     "psycopg": ("store/postgres.py",),
     "psycopg_pool": ("store/postgres.py",),
     "sqlite3": ("store/sqlite.py",),
-    "cheroot": ("runtime/serve.py", "testing/live.py"),
+    "cheroot": ("runtime/serve.py",),
     "requests": ("adapters/peer.py", "adapters/esaraban.py"),
 }
 CONCRETE = ("gateway.store.sqlite", "gateway.store.postgres", "gateway.store.memory")

@@ -16,6 +16,7 @@ Routes
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import logging
 import re
@@ -37,6 +38,7 @@ from gateway.operations.agency import Agency
 from gateway.operations.relay import Relay
 from gateway.pipeline import agency as agency_pipeline, answer, node as node_pipeline
 from gateway.pipeline.answer import Answer, Port
+from gateway.ports import Clock
 from gateway.telemetry import Metrics
 
 log = logging.getLogger("gateway.http")
@@ -140,7 +142,7 @@ class NodeApp:
             now = self.agency.clock.now()
             self.auth.authorize(org_id, caller_of(environ), now)
             _check_content_type(content_type)
-            body = read_body(environ, self.agency_ctx.limits.max_bytes)
+            body = read_body(environ, self.agency_ctx.limits.max_bytes, clock=self.agency.clock)
             request = agency_pipeline.read(body, self.agency_ctx.limits)
             progress.version, progress.operation = request.soap_version, request.operation
             call = agency_pipeline.check(request, body, caller=caller, ctx=self.agency_ctx, now=now)
@@ -160,7 +162,7 @@ class NodeApp:
 
         def handle() -> Answer:
             _check_content_type(environ.get("CONTENT_TYPE", "") or "")
-            body = read_body(environ, self.node_ctx.limits.max_bytes)
+            body = read_body(environ, self.node_ctx.limits.max_bytes, clock=self.relay.clock)
             request = node_pipeline.read(body, self.node_ctx.limits)
             progress.operation = request.operation
             checked = node_pipeline.check(request, ctx=self.node_ctx, now=self.relay.clock.now())
@@ -223,6 +225,25 @@ def caller_of(environ: dict) -> Caller:
                   basic=basic, client_certificate=cert)
 
 
+BODY_GRACE = dt.timedelta(seconds=10)
+BODY_MIN_BYTES_PER_S = 64 * 1024     # a 100 MB letter may take up to 26 minutes; a trickle may not
+
+
+class _Deadline:
+    """How long a body may take to arrive: a grace period plus its size at the minimum rate."""
+
+    def __init__(self, clock: Clock | None) -> None:
+        self.clock = clock
+        self.started = clock.now() if clock else None
+
+    def check(self, received: int) -> None:
+        if self.clock is None:
+            return
+        allowed = BODY_GRACE + dt.timedelta(seconds=received / BODY_MIN_BYTES_PER_S)
+        if self.clock.now() - self.started > allowed:
+            raise RemoteError(ErrorCode.BAD_REQUEST, f"the body arrives too slowly ({received} bytes so far)")
+
+
 def _read(stream, size: int) -> bytes:
     """One read of the request body; a client that stops sending gets a clear fault, not a crash."""
     try:
@@ -245,8 +266,13 @@ def _check_content_type(content_type: str) -> None:
             raise RemoteError(ErrorCode.BAD_REQUEST, f"Content-Type declares {value!r}; the body must be UTF-8")
 
 
-def read_body(environ: dict, limit: int) -> bytes:
-    """The request body, refused with TOO_LARGE as soon as it passes ``limit`` bytes."""
+def read_body(environ: dict, limit: int, *, clock: Clock | None = None) -> bytes:
+    """The request body, refused with TOO_LARGE as soon as it passes ``limit`` bytes.
+
+    With ``clock``, a body that arrives slower than BODY_MIN_BYTES_PER_S (after a
+    grace of BODY_GRACE) is refused: a worker thread reading it is not held for long.
+    """
+    deadline = _Deadline(clock)
     stream = environ["wsgi.input"]
     length = environ.get("CONTENT_LENGTH") or ""
     if length.strip():
@@ -263,6 +289,7 @@ def read_body(environ: dict, limit: int) -> bytes:
                 raise RemoteError(ErrorCode.BAD_REQUEST, f"the body ended {remaining} bytes before its Content-Length")
             chunks.append(chunk)
             remaining -= len(chunk)
+            deadline.check(size - remaining)
         return b"".join(chunks)
     # No Content-Length (chunked): read until the end, but never past the limit.
     chunks, total = [], 0
@@ -271,6 +298,7 @@ def read_body(environ: dict, limit: int) -> bytes:
         if not chunk:
             break
         total += len(chunk)
+        deadline.check(total)
         if total > limit:
             raise RemoteError(ErrorCode.TOO_LARGE, f"more than {limit} bytes")
         chunks.append(chunk)
