@@ -49,6 +49,8 @@ SETTINGS: Mapping[tuple[str, str], str] = {
     ("trust", "legacy_signatures"): "accept rsa-sha1, SHA-1 digests, c14n with comments and bare RSAKeyValue",
     ("security", "agency_auth"): "'open' (allow-listed networks, no credentials) or 'credentials'",
     ("security", "open_networks"): "networks allowed in open mode (CIDR list)",
+    ("security", "tls_proxy"): "TLS ends at a proxy in front that sets X-Forwarded-Proto (only it may reach the node)",
+    ("security", "metrics_networks"): "networks that may read /metrics (CIDR list; default loopback)",
     ("tls", "certificate"): "PEM certificate to serve HTTPS with (empty: plain HTTP)",
     ("tls", "key"): "PEM private key of the HTTPS certificate",
     ("tls", "client_ca"): "PEM CA file to verify e-Saraban client certificates with (empty: none asked)",
@@ -99,6 +101,8 @@ class Config:
     legacy_signatures: bool = False
     agency_auth: str = "open"
     open_networks: tuple[str, ...] = LOOPBACK_NETWORKS
+    tls_proxy: bool = False
+    metrics_networks: tuple[str, ...] = LOOPBACK_NETWORKS
     tls_certificate: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
@@ -128,16 +132,22 @@ class Config:
             raise ConfigError("policy.visibility_timeout_seconds must be positive")
         if self.agency_auth not in AUTH_MODES:
             raise ConfigError(f"security.agency_auth must be one of {AUTH_MODES}")
-        for network in self.open_networks:
-            try:
-                ipaddress.ip_network(network)
-            except ValueError as exc:
-                raise ConfigError(f"security.open_networks: {exc}") from exc
+        for setting, networks in (("open_networks", self.open_networks), ("metrics_networks", self.metrics_networks)):
+            for network in networks:
+                try:
+                    ipaddress.ip_network(network)
+                except ValueError as exc:
+                    raise ConfigError(f"security.{setting}: {exc}") from exc
         if self.agency_auth == "open" and len(self.directory.hosted()) > 1 and not all(
                 ipaddress.ip_network(n).is_loopback for n in self.open_networks):
             # DESIGN section 6: only single-organisation legacy nodes may run open.
             raise ConfigError("a node hosting several organisations needs security.agency_auth = 'credentials' "
                               "(open mode is allowed there only for loopback networks)")
+        if self.agency_auth == "credentials" and not self.tls_certificate and not self.tls_proxy:
+            # Basic credentials are accepted over HTTPS only and client certificates need TLS: such a
+            # node could never accept a login. Say so at start-up instead of refusing every request.
+            raise ConfigError("security.agency_auth = 'credentials' needs TLS: set tls.certificate and tls.key, or "
+                              "security.tls_proxy = true when a proxy in front terminates TLS")
         if self.agency_auth == "credentials":
             missing = [o.id for o in self.directory.hosted() if not o.password_hash]
             if missing and not self.tls_client_ca:
@@ -259,6 +269,8 @@ def from_toml(text: str, *, base_dir: Path = Path(".")) -> Config:
         legacy_signatures=get("trust", "legacy_signatures", False, bool),
         agency_auth=get("security", "agency_auth", "open", str),
         open_networks=strings("security", "open_networks", LOOPBACK_NETWORKS),
+        tls_proxy=get("security", "tls_proxy", False, bool),
+        metrics_networks=strings("security", "metrics_networks", LOOPBACK_NETWORKS),
         tls_certificate=path("tls", "certificate"),
         tls_key=path("tls", "key"),
         tls_client_ca=path("tls", "client_ca"),

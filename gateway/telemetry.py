@@ -17,6 +17,12 @@ class Metrics:
         with self._lock:
             self._counts[key] += amount
 
+    def declare(self, name: str, **labels: str) -> None:
+        """Make a series exist (at zero) before its first event."""
+        key = (name, tuple(sorted(labels.items())))
+        with self._lock:
+            self._counts.setdefault(key, 0)
+
     def value(self, name: str, **labels: str) -> int:
         with self._lock:
             return self._counts[(name, tuple(sorted(labels.items())))]

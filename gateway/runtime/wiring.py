@@ -124,7 +124,8 @@ def build(config: Config, *, store: Store | None = None, clock: Clock | None = N
     publisher = directory_sync.snapshot_publisher(config, keyring, clock) if config.publish_directory else None
     app = NodeApp(agency=agency, relay=relay, directory=config.directory, auth=agency_auth(config, keyring),
                   agency_ctx=agency_ctx, node_ctx=node_ctx, agency_url=config.agency_url, node_url=config.node_url,
-                  health=health, metrics=metrics or Metrics(), directory_snapshot=publisher)
+                  health=health, metrics=metrics or Metrics(), directory_snapshot=publisher,
+                  metrics_networks=config.metrics_networks, tls_proxy=config.tls_proxy)
     return Node(config=config, store=store, keyring=keyring, agency_ctx=agency_ctx, node_ctx=node_ctx, agency=agency, relay=relay, worker=worker, wsgi=app)
 
 

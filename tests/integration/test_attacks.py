@@ -923,7 +923,7 @@ def credentials_node(store, clock, cfg):
     orgs = [dataclasses.replace(o, password_hash=password_hash(o.id)) if o.hosted else o
             for o in cfg.directory.organizations.values()]
     directory = Directory.build(orgs, default_id=cfg.directory.default_id)
-    return app.build(dataclasses.replace(cfg, agency_auth="credentials", directory=directory), store=store,
+    return app.build(dataclasses.replace(cfg, agency_auth="credentials", tls_proxy=True, directory=directory), store=store,
                      clock=clock, migrate=False)
 
 

@@ -84,7 +84,7 @@ def test_the_node_certificate_is_verified_by_clients(secure):
 
 
 def test_basic_credentials_over_plain_http_are_refused(node):
-    creds = dataclasses.replace(node.config, agency_auth="credentials",
+    creds = dataclasses.replace(node.config, agency_auth="credentials", tls_proxy=True,
                                 directory=Directory.build(
                                     (dataclasses.replace(o, password_hash=hash_password(PASSWORD))
                                      for o in node.config.directory.organizations.values()),

@@ -16,6 +16,7 @@ Routes
 from __future__ import annotations
 
 import base64
+import ipaddress
 import datetime as dt
 import json
 import logging
@@ -28,6 +29,7 @@ from gateway.adapters.soap.agency import AgencySpyne, Call
 from gateway.adapters.soap.node import NodeCall, NodeSpyne
 from gateway.core.errors import ErrorCode, RemoteError, StoreError, fault_for
 from gateway.core.network.directory import Directory
+from gateway.core.state import OutboxState
 from gateway.core.trust import pki
 from gateway.core.trust.tenants import AgencyAuth, Caller
 from gateway.core.xml import contract, envelope
@@ -45,6 +47,7 @@ log = logging.getLogger("gateway.http")
 
 _ENDPOINT = re.compile(r"^" + re.escape(AGENCY_PATH) + r"(?:/([0-9]{10}))?/?$")
 _XSD = re.compile(r"^" + re.escape(contract.SERVED_XSD_PATH) + r"([A-Za-z0-9_.-]+\.xsd)$")
+LOOPBACK = ("127.0.0.0/8", "::1/128")
 _SOAP_TYPES = ("text/xml", "application/soap+xml", "application/xml")
 READ_CHUNK = 256 * 1024
 
@@ -67,7 +70,8 @@ class NodeApp:
     def __init__(self, *, agency: Agency, relay: Relay, directory: Directory, auth: AgencyAuth,
                  agency_ctx: agency_pipeline.AgencyContext, node_ctx: node_pipeline.NodeContext,
                  agency_url: Callable[[str | None], str], node_url: str, health: Callable[[], bool],
-                 metrics: Metrics, directory_snapshot: Callable[[], bytes] | None = None) -> None:
+                 metrics: Metrics, directory_snapshot: Callable[[], bytes] | None = None,
+                 metrics_networks: tuple = LOOPBACK, tls_proxy: bool = False) -> None:
         self.agency = agency
         self.relay = relay
         self.directory = directory
@@ -78,6 +82,13 @@ class NodeApp:
         self.node_url = node_url
         self.health = health
         self.metrics = metrics
+        self.metrics_networks = tuple(ipaddress.ip_network(n) for n in metrics_networks)
+        self.tls_proxy = tls_proxy
+        # Every series exists from start-up, at zero, so a dashboard or alert sees it before the first event.
+        for operation in envelope.OPERATIONS.values():
+            metrics.declare("gateway_agency_requests_total", operation=operation, code="ok")
+        for operation in envelope.NODE_OPERATIONS.values():
+            metrics.declare("gateway_node_requests_total", operation=operation, code="ok")
         self.directory_snapshot = directory_snapshot
         self.spyne = AgencySpyne()
         self.node_spyne = NodeSpyne()
@@ -125,6 +136,9 @@ class NodeApp:
             return answer.text(200 if ok else 503, json.dumps({"store": "ok" if ok else "unavailable"}),
                                "application/json")
         if path == "/metrics":
+            if not _in(environ.get("REMOTE_ADDR", ""), self.metrics_networks):
+                # Queue depth per organisation is not for everyone (security.metrics_networks).
+                return answer.text(403, "/metrics is open to security.metrics_networks only\n")
             return answer.text(200, self.metrics.render(self._gauges()), "text/plain; version=0.0.4; charset=utf-8")
         if path == "/":
             return answer.text(200, f"e-CMS gateway. Agency interface: {self.agency_url(None)} (WSDL: ?wsdl)\n")
@@ -140,7 +154,7 @@ class NodeApp:
         def handle() -> Answer:
             caller = self.directory.require_hosted(org_id)
             now = self.agency.clock.now()
-            self.auth.authorize(org_id, caller_of(environ), now)
+            self.auth.authorize(org_id, caller_of(environ, tls_proxy=self.tls_proxy), now)
             _check_content_type(content_type)
             body = read_body(environ, self.agency_ctx.limits.max_bytes, clock=self.agency.clock)
             request = agency_pipeline.read(body, self.agency_ctx.limits)
@@ -201,14 +215,21 @@ class NodeApp:
         except StoreError:
             return {("gateway_store_up", ()): 0}
         gauges = {("gateway_store_up", ()): 1}
-        gauges.update({("gateway_queue_items", (("organization", org),)): n for org, n in found.queue_items.items()})
-        gauges.update({("gateway_outbox_items", (("state", state),)): n for state, n in found.outbox_items.items()})
+        depth = {org.id: 0 for org in self.directory.hosted()} | dict(found.queue_items)
+        outbox = {state.value: 0 for state in OutboxState} | dict(found.outbox_items)
+        gauges.update({("gateway_queue_items", (("organization", org),)): n for org, n in depth.items()})
+        gauges.update({("gateway_outbox_items", (("state", state),)): n for state, n in outbox.items()})
         gauges[("gateway_duplicate_messages_total", ())] = self.relay.duplicates
         return gauges
 
 
-def caller_of(environ: dict) -> Caller:
-    """What the transport tells about the client: address, TLS, Basic credentials, client certificate."""
+def caller_of(environ: dict, *, tls_proxy: bool = False) -> Caller:
+    """What the transport tells about the client: address, TLS, Basic credentials, client certificate.
+
+    With ``tls_proxy`` (security.tls_proxy), a request the proxy in front marks
+    ``X-Forwarded-Proto: https`` counts as TLS; the node is then reachable from
+    that proxy alone (docs/operations.md).
+    """
     basic = None
     header = environ.get("HTTP_AUTHORIZATION", "")
     if header[:6].lower() == "basic ":
@@ -221,7 +242,9 @@ def caller_of(environ: dict) -> Caller:
     pem = environ.get("SSL_CLIENT_CERT")
     if pem:
         cert = pki.load_certificate(pem.encode() if isinstance(pem, str) else pem)
-    return Caller(remote_addr=environ.get("REMOTE_ADDR", ""), tls=environ.get("wsgi.url_scheme") == "https",
+    tls = environ.get("wsgi.url_scheme") == "https" or (
+        tls_proxy and environ.get("HTTP_X_FORWARDED_PROTO", "").strip().lower() == "https")
+    return Caller(remote_addr=environ.get("REMOTE_ADDR", ""), tls=tls,
                   basic=basic, client_certificate=cert)
 
 
@@ -242,6 +265,14 @@ class _Deadline:
         allowed = BODY_GRACE + dt.timedelta(seconds=received / BODY_MIN_BYTES_PER_S)
         if self.clock.now() - self.started > allowed:
             raise RemoteError(ErrorCode.BAD_REQUEST, f"the body arrives too slowly ({received} bytes so far)")
+
+
+def _in(address: str, networks: tuple) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def _read(stream, size: int) -> bytes:
