@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 NODE_DIR := tests/interop/node
 
-.PHONY: run test test-fast bench venv interop-deps system-deps clean wheel-check
+.PHONY: run test test-fast bench venv interop-deps system-deps clean wheel-check mutants mutants-fast
 
 venv: $(STAMP)
 
@@ -43,8 +43,15 @@ system-deps:
 
 # The whole suite: unit, operations (in memory), integration on memory, SQLite and PostgreSQL
 # (started by the tests), acceptance; the wheel check first, so pytest's summary is the last line.
-test: venv system-deps interop-deps wheel-check
+test: venv system-deps interop-deps wheel-check mutants-fast
 	CI=$${CI:-} $(BIN)/python -m pytest -q
+
+# Mutation testing of the guarantees (docs/guarantees.md): every mutation must be killed.
+mutants: venv system-deps
+	$(BIN)/python tools/mutants.py
+
+mutants-fast: venv system-deps
+	$(BIN)/python tools/mutants.py --fast
 
 # The wheel built from this checkout, installed in a fresh virtual environment elsewhere, serves
 # the WSDL, validates and migrates (the contract and SQL ship as package data).

@@ -88,15 +88,16 @@ def store(backend, request, tmp_path) -> Store:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock(dt.datetime(2026, 11, 26, 2, 0, tzinfo=dt.timezone.utc))
+    return FakeClock()
 
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     """One data folder for the session: its development PKI is made once and reused by every node."""
     folder = tmp_path_factory.mktemp("node-data")
-    # Valid both at the fake clock's time (tests) and now (real TLS handshakes).
-    issued = min(dt.datetime.now(dt.timezone.utc), FakeClock().now()) - dt.timedelta(days=1)
+    # Issued the day before the test clock's start (today), so valid for the fake clock and for real
+    # TLS handshakes alike, in whatever year the suite runs.
+    issued = FakeClock().now() - dt.timedelta(days=1)
     files.ensure_development_pki(config.Config(data_dir=folder), FakeClock(issued))
     return folder
 

@@ -31,7 +31,7 @@ class ErrorCode(enum.Enum):
                      "ไม่อนุญาตให้ใช้ DTD หรือ entity ในเอกสาร")
     TOO_LARGE = ("1003", "request body is larger than the configured limit",
                  "ขนาดข้อมูลเกินกำหนด")
-    NOT_SOAP = ("1004", "not a SOAP 1.1 or 1.2 envelope with exactly one Header and one Body",
+    NOT_SOAP = ("1004", "not a SOAP 1.1 or 1.2 envelope with one Body (and at most one Header, before it)",
                 "ไม่ใช่ SOAP Envelope ที่ถูกต้อง")
     UNKNOWN_OPERATION = ("1005", "the first child of Body names no operation of this interface",
                          "ไม่รู้จักคำสั่งที่ร้องขอ")

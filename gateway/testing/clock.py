@@ -4,7 +4,10 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-DEFAULT_START = dt.datetime(2026, 11, 26, 2, 0, tzinfo=dt.timezone.utc)
+# Today at 09:00 in Bangkok (02:00 UTC), from the real date once per process: certificates a test
+# issues "now" on this clock are valid for real TLS handshakes too, whatever year the suite runs in,
+# and a test's dates never cross midnight while it runs (time moves only when the test moves it).
+DEFAULT_START = dt.datetime.combine(dt.datetime.now(dt.timezone.utc).date(), dt.time(2, 0), tzinfo=dt.timezone.utc)
 
 
 class FakeClock:

@@ -12,6 +12,7 @@ from gateway.testing.wire import PULL, call, delete_request, notifier_request, r
 
 from gateway.testing.fixtures import CENTRAL, CHIANGMAI, KHONKAEN, REGION1
 from gateway.core import ns
+from gateway.core.time import wire_time
 
 LID = "ศธ 0210/1234"
 
@@ -146,8 +147,13 @@ class TestNotifiers:
         assert accepted.findtext("AcceptID") == "รับ 1234/2569"
 
     def test_accept_without_receive_is_allowed(self, node):
-        self._delivered(node)
-        call(node, CHIANGMAI, notifier_request("AcceptLetterNotifier", LID, accept_id="99")).ok()
+        """Some clients skip the Receive notifier: SENT -> ACCEPTED, and the sender sees the receive number."""
+        first = self._delivered(node)
+        accepted = call(node, CHIANGMAI, notifier_request("AcceptLetterNotifier", LID, accept_id="99")).ok()
+        assert accepted.element.find("AcceptLetterNotifier").findtext("AcceptID") == "99"
+        status = call(node, CENTRAL, soap("<OutboundStatusRequest/>")).ok()
+        row = next(r for r in status.element.findall("Outbound") if r.findtext("ProcessID") == first)
+        assert (row.findtext("ProcessStatus"), row.findtext("AcceptID")) == ("ACCEPTED", "99")
 
     def test_repeated_notifier_answers_the_first(self, node):
         self._delivered(node)
@@ -169,10 +175,16 @@ class TestNotifiers:
         assert again != first
 
     def test_invalid_then_withdraw(self, node):
-        self._delivered(node)
+        first = self._delivered(node)
         call(node, CHIANGMAI, notifier_request("InvalidLetterNotifier", LID)).ok()
-        call(node, CENTRAL, soap(reference("CorrespondenceDeleteGovernmentDocumentRequest", LID, "2026-11-26",
-                                           CENTRAL, CHIANGMAI))).ok()
+        withdrawn = call(node, CENTRAL, soap(reference("CorrespondenceDeleteGovernmentDocumentRequest", LID,
+                                                        "2026-11-26", CENTRAL, CHIANGMAI))).ok()
+        assert withdrawn.element.findtext("LetterID") == LID
+        status = call(node, CENTRAL, soap("<OutboundStatusRequest/>")).ok()
+        row = next(r for r in status.element.findall("Outbound") if r.findtext("ProcessID") == first)
+        assert row.findtext("ProcessStatus") == "WITHDRAWN"
+        again = send(node, letter_id=LID, subject="ฉบับแก้ไข").ok()
+        assert again.process_id != first, "the withdrawn identity is free for the resend"
 
     def test_withdraw_of_an_accepted_letter_is_refused(self, node):
         self._delivered(node)
@@ -328,7 +340,7 @@ class TestDirectoryAndCodes:
 
     def test_time_check(self, node, clock):
         el = call(node, CENTRAL, soap("<TimeCheckRequest/>")).ok().element
-        assert el.tag == "ECMSTime" and el.text == "2026-11-26T09:00:00+07:00"
+        assert el.tag == "ECMSTime" and el.text == wire_time(clock.now())
 
 
 def test_soap12_request_gets_a_soap12_answer(node):

@@ -9,6 +9,7 @@ from gateway.testing.wire import PULL, call, letter, notifier_request, send_requ
 
 from gateway.testing.fixtures import CENTRAL, CHIANGMAI
 from gateway.runtime import wiring as app
+from gateway.core import ns
 from gateway.core.xml import safe as xmlsafe
 
 
@@ -99,7 +100,13 @@ def test_top_secret_refused_by_default(node):
 
 def test_top_secret_accepted_when_configured(store, clock, cfg):
     node = app.build(dataclasses.replace(cfg, allow_top_secret=True), store=store, clock=clock, migrate=False)
-    call(node, CENTRAL, send_request(secret="004")).ok()
+    sent = call(node, CENTRAL, send_request(secret="004")).ok()
+    with node.store.transaction() as tx:
+        stored = tx.letter_by_process_id(sent.process_id)
+    assert stored is not None and stored.secret_code == "004"
+    pulled = call(node, CHIANGMAI, PULL).ok()
+    assert pulled.process_id == sent.process_id
+    assert pulled.element.find(f".//{ns.ram('SecretCode')}").text == "004"
 
 
 def test_missing_main_letter(node):

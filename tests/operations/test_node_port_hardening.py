@@ -137,3 +137,33 @@ def test_a_receipt_with_a_doctype_is_not_a_receipt(pair, clock, tmp_path):
         thread.join(timeout=5)
     assert caught.value.retryable and caught.value.code == "1002", str(caught.value)
     assert fetched == []
+
+
+def test_a_node_cannot_speak_for_an_organisation_it_does_not_serve(pair, clock):
+    """The hub's genuine node signature on a notifier that claims to come from Chiang Mai, which moe-r15
+    hosts itself: a node may send only for organisations it hosts or routes (4004), and nothing is kept
+    or forwarded."""
+    hub, r15 = pair
+    row = pending_letter(hub, "ศธ 0210/505")
+    element = f"<ReceiveLetterNotifier><LetterID>ศธ 0210/505</LetterID><CorrespondenceDate>2026-11-26" \
+              f"</CorrespondenceDate><Subject>รับแล้ว</Subject></ReceiveLetterNotifier>".encode()
+    forged = message(hub, row, at=clock.now(), message_id=str(uuid.uuid4()), kind="notifier",
+                     process_id=str(uuid.uuid4()), sender_org=CHIANGMAI, receiver_org=CENTRAL, payload=element)
+    error = refused(hub, r15, outbound.node_message(forged, hub.keyring.node_signer), "4004")
+    assert CHIANGMAI in str(error)
+    still_serves(hub, r15)
+
+
+def test_a_forwarded_letter_whose_own_signature_fails_is_refused_though_the_hop_signature_holds(pair, clock):
+    """End-to-end integrity through hubs: the hub signs the hop correctly, but the letter it carries was
+    altered after its origin signed it (the subject changed). The receiving node verifies the letter's
+    own signature (4002), keeps nothing and issues no receipt."""
+    hub, r15 = pair
+    row = pending_letter(hub, "ศธ 0210/506")
+    tampered = row.payload.replace(SUBJECT.encode(), "โปรดโอนเงินงบประมาณด่วนที่สุด".encode())
+    assert tampered != row.payload
+    element = outbound.node_message(message(hub, row, at=clock.now(), payload=tampered), hub.keyring.node_signer)
+    refused(hub, r15, element, "4002")
+    with r15.store.transaction() as tx:
+        assert tx.received_message(sender_node=HUB, message_id=row.message_id) is None, "no receipt was issued"
+    still_serves(hub, r15)

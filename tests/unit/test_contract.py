@@ -1,6 +1,7 @@
 """The Spyne models, the dispatch table and the letter reader equal the committed contract."""
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from gateway.core.xml import contract, envelope
 from gateway.core.letters import letter
 from gateway.core import ns
 from gateway.adapters.soap.agency import AgencySpyne
-from gateway.core.errors import ErrorCode
+from gateway.core.errors import ErrorCode, RemoteError
 
 XS = "{http://www.w3.org/2001/XMLSchema}"
 WSDL = "{http://schemas.xmlsoap.org/wsdl/}"
@@ -144,7 +145,14 @@ def test_xsd_compiles_and_validates_a_golden_letter():
     from gateway.testing.wire import send_request
     root = etree.fromstring(send_request())
     op = root.find(f"{{{ns.SOAP11_ENV}}}Body")[0]
-    contract.validate(op)
+    assert contract.agency_schema().validate(op), contract.agency_schema().error_log
+    contract.validate(op)  # and the wrapper agrees
+    broken = copy.deepcopy(op)
+    letter_el = broken.find(f".//{ns.ram('CorrespondenceLetter')}")
+    letter_el.remove(letter_el.find(ns.ram("Subject")))
+    with pytest.raises(RemoteError) as refused:
+        contract.validate(broken)
+    assert refused.value.code.code == "1006" and "Subject" in refused.value.detail
 
 
 def test_served_wsdl_differs_only_in_address_and_schema_locations():

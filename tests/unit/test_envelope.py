@@ -52,8 +52,9 @@ def test_duplicate_addressing_header_is_refused():
 def test_header_after_body_is_refused():
     moved = (b'<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"><SOAP-ENV:Body>'
              b"<GetSpeedCodes/></SOAP-ENV:Body><SOAP-ENV:Header/></SOAP-ENV:Envelope>")
-    with pytest.raises(RemoteError):
+    with pytest.raises(RemoteError) as info:
         parse(moved)
+    assert info.value.code is ErrorCode.NOT_SOAP
 
 
 def test_answer_is_unqualified_and_unprefixed():
