@@ -56,9 +56,7 @@ def _pg_store(pg_url):
 
 
 def _truncate_postgres(url: str) -> None:
-    import psycopg
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY CASCADE")
+    pgcluster.truncate(url, TABLES)
 
 
 @pytest.fixture(params=BACKENDS)

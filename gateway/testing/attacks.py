@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 from lxml import etree
-from gateway.testing.wire import letter, soap
+from gateway.testing.fixtures import CENTRAL, unique_letter_id
+from gateway.testing.wire import Reply, call, letter, soap
 
 from gateway.core import ns
 from gateway.core.trust import pki, signing
@@ -157,3 +158,37 @@ def resign(sig: etree._Element, key, *, method: str | None = None, hmac_key: byt
     else:
         raise TypeError(f"cannot sign {uri} with {type(key).__name__}")
     sig.find(ns.ds("SignatureValue")).text = base64.b64encode(value).decode()
+
+
+# ------------------------------------------------------ assertions on a node
+
+def counts(node) -> dict[str, int]:
+    with node.store.transaction() as tx:
+        return tx.table_counts()
+
+
+def refused(node, body: bytes, code: str, *, org: str = CENTRAL, before: dict | None = None,
+            **environ) -> Reply:
+    """The request is refused with ``code`` as a SOAP client fault, and nothing was stored.
+
+    ``before``: the table counts before the attack; None means a fresh node (every table empty).
+    """
+    reply = call(node, org, body, **environ)
+    assert reply.status == 200, "SOAP 1.1 faults answer 200 so deployed clients read them"
+    assert reply.error_code == code, f"expected {code}, got {reply.error_code}: {reply.error_text}"
+    fault = reply.root.find(f".//{{{ns.SOAP11_ENV}}}Fault")
+    assert fault is not None and fault.findtext("faultcode") == "SOAP-ENV:Client", "a client fault"
+    after = counts(node)
+    expected = {table: 0 for table in after} if before is None else before
+    assert after == expected, "nothing of a refused request is stored"
+    return reply
+
+
+def still_serves(node, signer, **environ) -> str:
+    """A following valid client-signed letter is accepted and queued; its ProcessID."""
+    before = counts(node)
+    lid = unique_letter_id()
+    reply = call(node, CENTRAL, outbound(signed(signer, letter_id=lid)), **environ).ok()
+    after = counts(node)
+    assert after["letters"] == before["letters"] + 1 and after["queue"] == before["queue"] + 1
+    return reply.process_id

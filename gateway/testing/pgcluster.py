@@ -120,3 +120,11 @@ def wait_for(url: str, timeout: float = 10.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def truncate(url: str, tables) -> None:
+    """Empty ``tables`` of the database at ``url`` (a test's fresh start on a shared database)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE")

@@ -87,7 +87,7 @@ import http.server
 import threading
 
 import pytest
-from gateway.testing.attacks import (DS_SHA1, GOV_SIG, HMAC_SHA256, LETTER, RSA_SHA1, SIGNATURE, c14n, foreign_ca_signer,
+from gateway.testing.attacks import (counts, refused, still_serves, DS_SHA1, GOV_SIG, HMAC_SHA256, LETTER, RSA_SHA1, SIGNATURE, c14n, foreign_ca_signer,
                           forge, org_certificate, org_signer, outbound, resign, self_signed_signer, set_digest,
                           signature_of, signed, text)
 from lxml import etree
@@ -107,38 +107,6 @@ ATTACKER_NS = "urn:attacker"
 
 
 # ----------------------------------------------------------------- helpers
-
-def counts(node) -> dict[str, int]:
-    with node.store.transaction() as tx:
-        return tx.table_counts()
-
-
-def refused(node, body: bytes, code: str, *, org: str = CENTRAL, before: dict | None = None,
-            **environ) -> Reply:
-    """The request is refused with ``code`` as a SOAP client fault, and nothing was stored.
-
-    ``before``: the table counts before the attack; None means a fresh node (every table empty).
-    """
-    reply = call(node, org, body, **environ)
-    assert reply.status == 200, "SOAP 1.1 faults answer 200 so deployed clients read them"
-    assert reply.error_code == code, f"expected {code}, got {reply.error_code}: {reply.error_text}"
-    fault = reply.root.find(f".//{{{ns.SOAP11_ENV}}}Fault")
-    assert fault is not None and fault.findtext("faultcode") == "SOAP-ENV:Client", "a client fault"
-    after = counts(node)
-    expected = {table: 0 for table in after} if before is None else before
-    assert after == expected, "nothing of a refused request is stored"
-    return reply
-
-
-def still_serves(node, signer, **environ) -> str:
-    """A following valid client-signed letter is accepted and queued; its ProcessID."""
-    before = counts(node)
-    lid = unique_letter_id()
-    reply = call(node, CENTRAL, outbound(signed(signer, letter_id=lid)), **environ).ok()
-    after = counts(node)
-    assert after["letters"] == before["letters"] + 1 and after["queue"] == before["queue"] + 1
-    return reply.process_id
-
 
 def verifier_refuses(document: etree._Element, code: str, cert, now) -> RemoteError:
     """The signature layer alone refuses ``document`` (a copy) with ``code``."""

@@ -15,15 +15,15 @@ from gateway.core.letters import decide
 from gateway.runtime import wiring
 from gateway.store.postgres import PostgresStore
 from gateway.testing.clock import FakeClock
+from gateway.testing import pgcluster
 from gateway.testing.fixtures import CENTRAL, CHIANGMAI, unique_letter_id
 from gateway.testing.wire import call, notifier_request, send_request
 
-from conftest import _truncate_postgres  # noqa: E402 - the fixture module's own helper
 
 
 @pytest.fixture
 def pg_node(pg_url, cfg):
-    _truncate_postgres(pg_url)
+    pgcluster.truncate(pg_url, ("queue", "notices", "letter_blobs", "letters", "outbox", "received"))
     store = PostgresStore(pg_url)
     node = wiring.build(cfg, store=store, clock=FakeClock(), migrate=False)
     yield node

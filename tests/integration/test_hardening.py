@@ -24,11 +24,9 @@ from lxml import etree
 from gateway.adapters.http.wsgi import read_body
 from gateway.core import ns
 from gateway.core.errors import RemoteError
-from gateway.testing.attacks import org_signer, outbound, signature_of, signed
+from gateway.testing.attacks import counts, org_signer, outbound, refused, signature_of, signed, still_serves
 from gateway.testing.fixtures import CENTRAL, CHIANGMAI, KHONKAEN, unique_letter_id
 from gateway.testing.wire import PULL, call, letter, notifier_request, send_request, soap
-
-from test_attacks import counts, refused, still_serves  # noqa: E402 - the corpus's own helpers
 
 
 @pytest.fixture(scope="module")
