@@ -105,28 +105,39 @@ def _is_open(sock: socket.socket) -> bool:
         sock.setblocking(True)
 
 
-@pytest.mark.parametrize("headers", [
-    b"X-Big: " + b"a" * (16 * 1024 * 1024) + b"\r\n",
-    b"".join(f"X-H{i}: v\r\n".encode() for i in range(20_000)),
+def _answer(sock: socket.socket, seconds: float) -> bytes:
+    """Everything the server sends until it closes the connection (or ``seconds`` pass)."""
+    answer = b""
+    sock.settimeout(seconds)
+    try:
+        while chunk := sock.recv(4096):
+            answer += chunk
+    except OSError:
+        pass  # a reset after the answer, or the time is up
+    return answer
+
+
+@pytest.mark.parametrize("headers,answered", [
+    # 16 MiB: the server closes while the client is still writing, so the 431 may be lost in the reset.
+    (b"X-Big: " + b"a" * (16 * 1024 * 1024) + b"\r\n", False),
+    (b"".join(f"X-H{i}: v\r\n".encode() for i in range(20_000)), True),
 ])
-def test_oversized_headers_are_refused_and_the_connection_closed(server, headers):
+def test_oversized_headers_are_refused_and_the_connection_closed(server, headers, answered):
     s = _connect(server.port)
+    closed = False
     try:
         s.sendall(b"POST /ecms-ws01/service2 HTTP/1.1\r\nHost: x\r\n")
         try:
             s.sendall(headers + b"\r\n")
         except OSError:
-            pass  # the server may close before the attacker finishes writing
-        answer = b""
-        s.settimeout(5)
-        try:
-            while chunk := s.recv(4096):
-                answer += chunk
-        except OSError:
-            pass
+            closed = True  # the server closed before the attacker finished writing
+        answer = _answer(s, 5)
     finally:
         s.close()
-    assert answer.startswith(b"HTTP/1.1 431") or answer == b"", answer[:100]
+    if answered:
+        assert answer.startswith(b"HTTP/1.1 431"), answer[:100]
+    else:
+        assert closed or answer.startswith(b"HTTP/1.1 431") or answer == b"", answer[:100]
     r = requests.post(server.endpoint(CENTRAL), data=soap("<TimeCheckRequest/>"),
                       headers={"Content-Type": "text/xml"}, timeout=5)
     assert r.status_code == 200 and b"ECMSTime" in r.content
@@ -137,19 +148,13 @@ def test_headers_that_never_end_are_cut_off(monkeypatch, server):
     s = _connect(server.port)
     try:
         s.sendall(b"POST /ecms-ws01/service2 HTTP/1.1\r\n")
-        answer = b""
         for _ in range(10):  # bounded: ten bytes over about three seconds
             time.sleep(0.3)
             try:
                 s.sendall(b"X")
             except OSError:
                 break
-        s.settimeout(3)
-        try:
-            while chunk := s.recv(4096):
-                answer += chunk
-        except OSError:
-            pass
+        answer = _answer(s, 3)
     finally:
         s.close()
     assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
