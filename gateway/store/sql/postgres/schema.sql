@@ -196,6 +196,8 @@ CREATE INDEX queue_by_letter ON public.queue USING btree (letter_id);
 
 CREATE INDEX queue_next ON public.queue USING btree (org, visible_at, id) WHERE (deleted_at IS NULL);
 
+CREATE INDEX queue_open_by_org ON public.queue USING btree (org, id) WHERE (deleted_at IS NULL);
+
 ALTER TABLE ONLY public.letter_blobs
     ADD CONSTRAINT letter_blobs_letter_id_fkey FOREIGN KEY (letter_id) REFERENCES public.letters(id);
 

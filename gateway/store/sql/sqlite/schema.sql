@@ -111,3 +111,5 @@ CREATE UNIQUE INDEX letters_identity ON letters (sender_org, receiver_org, lette
 CREATE INDEX letters_by_receiver ON letters (receiver_org, letter_key, corr_date);
 
 CREATE INDEX letters_by_sender ON letters (sender_org, letter_key, corr_date);
+
+CREATE INDEX queue_open_by_org ON queue (org, id) WHERE deleted_at IS NULL;
