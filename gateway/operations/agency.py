@@ -17,6 +17,7 @@ from lxml import etree
 from gateway.core.errors import ErrorCode, LocalError, RemoteError
 from gateway.core.letters import decide
 from gateway.core.letters.decide import Submit
+from gateway.core.letters.fields import MAX_PROCESS_ID, check_text
 from gateway.core.letters.letter import NOTIFIER_ELEMENTS, Letter, LetterIdentity, Notifier, notifier_element
 from gateway.core.network.directory import Directory, Organization
 from gateway.core.records import LetterRow, SignedBy
@@ -217,7 +218,8 @@ class Agency:
     # ------------------------------------------------------------- 3.2.14
     def delete(self, caller: Organization, process_id: str) -> str:
         """Remove a pulled item from the caller's queue. Deleting twice answers the same."""
-        process_id = process_id.strip()
+        process_id = check_text(process_id, "CorrespondenceLetterDeleteRequest/ProcessID", MAX_PROCESS_ID,
+                                identifier=True)
 
         def work(tx: Tx) -> str:
             row = tx.queue_item(org=caller.id, process_id=process_id)

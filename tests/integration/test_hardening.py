@@ -269,3 +269,25 @@ def test_the_same_letter_number_written_differently_is_one_identity(node, centra
     receive = call(node, CHIANGMAI, notifier_request("ReceiveLetterNotifier", variant.format(n=thai_n))).ok()
     assert receive.process_id and receive.process_id != sent.process_id
     still_serves(node, central)
+
+
+def test_a_delete_with_an_overlong_process_id_is_refused_without_echoing_it(node, central):
+    from gateway.testing.wire import delete_request
+    reply = refused(node, delete_request("9" * 200_000), "2007", org=CHIANGMAI)
+    assert len(reply.body) < 5_000, "the fault does not echo 200,000 characters back"
+    still_serves(node, central)
+
+
+def test_references_and_signer_names_are_bounded(node, central):
+    reference = ("<ram:ReferenceCorrespondence><ram:ID>ศธ 0210/1</ram:ID><ram:CorrespondenceDate>0001-01-01"
+                 "</ram:CorrespondenceDate><ram:Subject>อ้างถึง</ram:Subject></ram:ReferenceCorrespondence>")
+    body = send_request(letter_id=unique_letter_id()).replace(
+        "<ram:Attachment>".encode(), reference.encode() + "<ram:Attachment>".encode(), 1)
+    reply = refused(node, body, "2007")
+    assert "ReferenceCorrespondence" in reply.error_text
+    gov = ("<ram:GovernmentSignature><ram:TypeCode>DSIG</ram:TypeCode><ram:SignerParty><ram:GivenName>"
+           + "ก" * 300 + "</ram:GivenName><ram:FamilyName>รักดี</ram:FamilyName><ram:Title>ผู้อำนวยการ</ram:Title>"
+           f"<ram:MinistryCode>20</ram:MinistryCode><ram:DepartmentCode>{CENTRAL}</ram:DepartmentCode>"
+           "</ram:SignerParty></ram:GovernmentSignature>")
+    refused(node, send_request(letter_id=unique_letter_id(), signature=gov), "2007")
+    still_serves(node, central)

@@ -26,6 +26,7 @@ MAX_NAME = 200                  # GivenName, FamilyName, JobTitle, Title
 MAX_DESCRIPTION = 4_000
 MAX_ATTACHMENT_TEXT = 4_000
 MAX_CODE = 20                   # organisation IDs and other codes in references
+MAX_PROCESS_ID = 64             # a ProcessID is a UUID (36); clients echo what they were given
 
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")

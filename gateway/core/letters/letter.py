@@ -149,6 +149,15 @@ def read_letter(document: etree._Element, *, allow_top_secret: bool = False) -> 
     subject = check_text(_text(body, "Subject"), "ram:Subject", MAX_SUBJECT)
     check_text(_text(body, "Description"), "ram:Description", MAX_DESCRIPTION, multiline=True)
     check_text(_text(body, "Attachment"), "ram:Attachment", MAX_ATTACHMENT_TEXT, multiline=True)
+    for reference in body.iterfind(ns.ram("ReferenceCorrespondence")):  # อ้างถึง: shown to the receiver
+        check_text(_text(reference, "ID"), "ram:ReferenceCorrespondence/ram:ID", MAX_LETTER_ID)
+        check_text(_text(reference, "Subject"), "ram:ReferenceCorrespondence/ram:Subject", MAX_SUBJECT)
+        if _text(reference, "CorrespondenceDate"):
+            check_date(_text(reference, "CorrespondenceDate"), "ram:ReferenceCorrespondence/ram:CorrespondenceDate")
+    signer = document.find(f"{ns.ram('GovernmentSignature')}/{ns.ram('SignerParty')}")
+    if signer is not None:  # unsigned, but shown to receivers as "who signed"
+        for local in ("GivenName", "FamilyName", "Title", "MinistryCode", "DepartmentCode"):
+            check_text(_text(signer, local), f"ram:SignerParty/ram:{local}", MAX_NAME)
     if not subject:
         raise RemoteError(ErrorCode.INVALID_FIELD, "ram:Subject (เรื่อง) is empty")
     secret = _text(body, "SecretCode")
