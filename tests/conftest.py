@@ -119,3 +119,20 @@ def live(store, clock, data_dir):
     server = LiveServer(app.build(live_config(port, data_dir), store=store, clock=clock, migrate=False), port)
     yield server
     server.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    """The in-memory store is for store semantics and fast operations: tests that start a real HTTP
+    server (``live``, ``secure``) or a network of them run on SQLite and PostgreSQL only, which keeps
+    the suite's time within its budget. They are not collected for memory (deselected, not skipped)."""
+    keep, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        uses_server = bool({"live", "secure", "network", "z"} & set(getattr(item, "fixturenames", ())))
+        if callspec is not None and callspec.params.get("backend") == "memory" and uses_server:
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
