@@ -25,10 +25,6 @@ from gateway.core.xml.safe import Limits
 BINDING = "{urn:th:gov:egif:ecms:node:wsdl}ECMSNodeSoap11Binding"
 
 
-# The adapter's name for the port's error (DESIGN section 4's retry rule lives in DeliveryError).
-PeerDeliveryError = DeliveryError
-
-
 ANSWER_LIMITS = Limits()   # a receipt is small; a directory snapshot stays far below the body limit
 
 
@@ -94,26 +90,26 @@ class PeerClient:
         return service
 
     def deliver(self, url: str, message: etree._Element) -> etree._Element:
-        """Push one signed NodeMessage; the NodeReceipt element (unverified) or PeerDeliveryError."""
+        """Push one signed NodeMessage; the NodeReceipt element (unverified) or DeliveryError."""
         try:
             receipt = self._service(url).Deliver(_value_1=message)
         except zeep.exceptions.Fault as fault:
             code, text = _error_detail(fault)
             # 5xxx: the peer could not store it now; anything else is a definite refusal.
-            raise PeerDeliveryError(f"{code} {text or fault.message}".strip(), retryable=code.startswith("5") or not code,
+            raise DeliveryError(f"{code} {text or fault.message}".strip(), retryable=code.startswith("5") or not code,
                                     code=code) from fault
         except zeep.exceptions.TransportError as exc:
             # 200 here means zeep could not read the answer: the peer is broken now, try again later.
             retry = exc.status_code >= 500 or exc.status_code in (200, 408, 429)
-            raise PeerDeliveryError(f"HTTP {exc.status_code} from {url}", retryable=retry) from exc
+            raise DeliveryError(f"HTTP {exc.status_code} from {url}", retryable=retry) from exc
         except requests.exceptions.SSLError as exc:  # a subclass of ConnectionError: first
-            raise PeerDeliveryError(f"TLS with {url} failed: {exc}", retryable=True) from exc
+            raise DeliveryError(f"TLS with {url} failed: {exc}", retryable=True) from exc
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise PeerDeliveryError(f"cannot reach {url}: {type(exc).__name__}", retryable=True) from exc
+            raise DeliveryError(f"cannot reach {url}: {type(exc).__name__}", retryable=True) from exc
         except (zeep.exceptions.Error, etree.XMLSyntaxError) as exc:
-            raise PeerDeliveryError(f"unreadable answer from {url}: {exc}", retryable=True) from exc
+            raise DeliveryError(f"unreadable answer from {url}: {exc}", retryable=True) from exc
         if not isinstance(receipt, etree._Element):
-            raise PeerDeliveryError(f"no NodeReceipt in the answer of {url}", retryable=True)
+            raise DeliveryError(f"no NodeReceipt in the answer of {url}", retryable=True)
         return deepcopy(receipt)
 
 
@@ -123,11 +119,11 @@ class PeerClient:
             snapshot = self._service(url).DirectorySnapshot()
         except zeep.exceptions.Fault as fault:
             code, text = _error_detail(fault)
-            raise PeerDeliveryError(f"{code} {text or fault.message}".strip(), retryable=False, code=code) from fault
+            raise DeliveryError(f"{code} {text or fault.message}".strip(), retryable=False, code=code) from fault
         except (zeep.exceptions.Error, requests.RequestException) as exc:
-            raise PeerDeliveryError(f"cannot fetch the snapshot from {url}: {exc}", retryable=True) from exc
+            raise DeliveryError(f"cannot fetch the snapshot from {url}: {exc}", retryable=True) from exc
         if not isinstance(snapshot, etree._Element):
-            raise PeerDeliveryError(f"no DirectorySnapshot in the answer of {url}", retryable=True)
+            raise DeliveryError(f"no DirectorySnapshot in the answer of {url}", retryable=True)
         return etree.tostring(snapshot, encoding="utf-8")
 
 

@@ -106,9 +106,5 @@ def _signed(document: etree._Element, sender: str, keyring: Keyring) -> tuple[et
     if signing.signature_element(document) is not None:
         return stored_copy(document), SignedBy.CLIENT
     # A GovernmentSignature without ds:Signature (one client family sends only
-    # TypeCode and SignerParty) is replaced by the node's. The node's signature
-    # references #Letter, so an unsigned letter's ID is set to that (nothing
-    # else refers to it; a fuzzer found ID="Metter" reaching the signer).
-    copy_ = stored_copy(document)
-    copy_.find(ns.ram("CorrespondenceLetter")).set("ID", "Letter")
-    return signing.sign_letter(copy_, keyring.signer_for(sender)), SignedBy.NODE
+    # TypeCode and SignerParty) is replaced by the node's.
+    return signing.sign_letter(stored_copy(document), keyring.signer_for(sender)), SignedBy.NODE

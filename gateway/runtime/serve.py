@@ -65,23 +65,20 @@ class _Buffered:
         return bytes(data)
 
     def readline(self, size: int = -1) -> bytes:
+        """One line (at most ``size`` bytes): from the read-ahead, then the socket for a long body line."""
+        limit = size if size is not None and size >= 0 else None
+        while b"\n" not in self.buffer and (limit is None or len(self.buffer) < limit):
+            chunk = self.sock.recv(_RECV)
+            if not chunk:
+                break
+            self.buffer += chunk
         end = self.buffer.find(b"\n")
-        limit = len(self.buffer) if size is None or size < 0 else min(size, len(self.buffer))
-        if 0 <= end < limit:
-            limit = end + 1
-        elif len(self.buffer) < (size if size and size > 0 else len(self.buffer) + 1):
-            # A line longer than what was read ahead (only bodies get here): finish it from the socket.
-            line = bytearray(self.buffer)
-            self.buffer.clear()
-            while not line.endswith(b"\n") and (size is None or size < 0 or len(line) < size):
-                chunk = self.sock.recv(1)
-                if not chunk:
-                    break
-                line += chunk
-            return bytes(line)
-        data = bytes(self.buffer[:limit])
-        del self.buffer[:limit]
-        return data
+        take = len(self.buffer) if end < 0 else end + 1
+        if limit is not None:
+            take = min(take, limit)
+        line = bytes(self.buffer[:take])
+        del self.buffer[:take]
+        return line
 
     def _drain(self) -> bytes:
         chunks = []

@@ -347,6 +347,7 @@ class Store(abc.ABC):
     """A database holding the node's letters, notices and queues."""
 
     dialect: str
+    migrations_dialect: str = ""   # whose migrations/ this store applies; its own dialect when empty
 
     @abc.abstractmethod
     def transaction(self) -> AbstractContextManager[Tx]:
@@ -361,19 +362,19 @@ class Store(abc.ABC):
         """
         applied = []
         with self._migrating() as current:
-            for version, name, sql in migrations(self.dialect):
+            for version, name, sql in migrations(self.migrations_dialect or self.dialect):
                 if version > current:
                     self._apply_migration(version, name, list(iter_statements(sql)))
                     applied.append(name)
         return applied
 
+    @abc.abstractmethod
     def _migrating(self) -> AbstractContextManager[int]:
         """Hold the migration lock, make sure schema_migrations exists, and yield the version applied."""
-        raise NotImplementedError(f"{type(self).__name__} migrates differently")
 
+    @abc.abstractmethod
     def _apply_migration(self, version: int, name: str, statements: list[str]) -> None:
         """Run one migration file's statements and record it, in one transaction."""
-        raise NotImplementedError(f"{type(self).__name__} migrates differently")
 
     @abc.abstractmethod
     def schema_version(self) -> int:

@@ -30,7 +30,7 @@ from operator import itemgetter
 from typing import Any, Iterator, Mapping
 
 from gateway.core.errors import LocalError, StoreError
-from gateway.store import Store, Tx, load_queries, migrations
+from gateway.store import Store, Tx, load_queries
 from gateway.store.memory_tables import IDENTITY, SIGNATURE_COLUMNS, WITHDRAWN, Cursor, Row, Tables, Where, limited
 
 MIRRORED_DIALECT = "sqlite"  # whose queries and migrations this store implements
@@ -83,6 +83,7 @@ class MemoryStore(Store):
     """The Store port over dicts in this process; for tests and demonstrations, never for production."""
 
     dialect = "memory"
+    migrations_dialect = MIRRORED_DIALECT
 
     def __init__(self) -> None:
         self._tables = Tables()
@@ -111,14 +112,14 @@ class MemoryStore(Store):
             if tx.outbox_written:
                 self._work.set()
 
-    def migrate(self) -> list[str]:
-        """The tables are created whole; the first call reports every migration as applied."""
+    @contextmanager
+    def _migrating(self) -> Iterator[int]:
         with self._lock:
-            if self._version:
-                return []
-            found = migrations(MIRRORED_DIALECT)
-            self._version = len(found)
-            return [name for _, name, _ in found]
+            yield self._version
+
+    def _apply_migration(self, version: int, name: str, statements: list[str]) -> None:
+        """The tables exist whole (memory_tables.SCHEMA mirrors every migration): only the version moves."""
+        self._version = version
 
     def schema_version(self) -> int:
         with self._lock:

@@ -1,6 +1,7 @@
 """Configuration that cannot lie: what the README promises about start-up, /metrics and credentials."""
 from __future__ import annotations
 
+import base64
 import dataclasses
 import io
 
@@ -41,7 +42,6 @@ def test_credentials_without_tls_is_a_start_up_error(cfg):
 def test_behind_a_tls_proxy_basic_credentials_count_only_when_the_proxy_says_https(cfg):
     node = wiring.build(dataclasses.replace(cfg, agency_auth="credentials", tls_proxy=True,
                                             directory=with_passwords(cfg)), store=MemoryStore(), clock=FakeClock())
-    import base64
     basic = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(f"{CENTRAL}:{PASSWORD}".encode()).decode()}
     assert call(node, CENTRAL, soap("<TimeCheckRequest/>"), **basic).error_code == "4001"
     assert call(node, CENTRAL, soap("<TimeCheckRequest/>"), HTTP_X_FORWARDED_PROTO="https", **basic).ok()

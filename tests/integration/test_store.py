@@ -147,5 +147,4 @@ def test_concurrent_pulls_never_hand_out_one_item_twice(store):
 def test_migrate_twice_is_harmless(store):
     from gateway.store import migrations
     assert store.migrate() == []
-    # The in-memory store models the SQLite schema, so it counts SQLite's migrations.
-    assert store.schema_version() == len(migrations("sqlite" if store.dialect == "memory" else store.dialect))
+    assert store.schema_version() == len(migrations(store.migrations_dialect or store.dialect))

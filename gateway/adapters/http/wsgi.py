@@ -27,6 +27,7 @@ from typing import Callable, Iterable
 
 from gateway.adapters.soap.agency import AgencySpyne, Call
 from gateway.adapters.soap.node import NodeCall, NodeSpyne
+from gateway.config import LOOPBACK_NETWORKS
 from gateway.core.errors import ErrorCode, RemoteError, StoreError, fault_for
 from gateway.core.network.directory import Directory
 from gateway.core.state import OutboxState
@@ -47,7 +48,6 @@ log = logging.getLogger("gateway.http")
 
 _ENDPOINT = re.compile(r"^" + re.escape(AGENCY_PATH) + r"(?:/([0-9]{10}))?/?$")
 _XSD = re.compile(r"^" + re.escape(contract.SERVED_XSD_PATH) + r"([A-Za-z0-9_.-]+\.xsd)$")
-LOOPBACK = ("127.0.0.0/8", "::1/128")
 _SOAP_TYPES = ("text/xml", "application/soap+xml", "application/xml")
 READ_CHUNK = 256 * 1024
 
@@ -71,7 +71,7 @@ class NodeApp:
                  agency_ctx: agency_pipeline.AgencyContext, node_ctx: node_pipeline.NodeContext,
                  agency_url: Callable[[str | None], str], node_url: str, health: Callable[[], bool],
                  metrics: Metrics, directory_snapshot: Callable[[], bytes] | None = None,
-                 metrics_networks: tuple = LOOPBACK, tls_proxy: bool = False) -> None:
+                 metrics_networks: tuple = LOOPBACK_NETWORKS, tls_proxy: bool = False) -> None:
         self.agency = agency
         self.relay = relay
         self.directory = directory

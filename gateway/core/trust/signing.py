@@ -143,6 +143,12 @@ def sign_letter(document: etree._Element, signer: Signer) -> etree._Element:
     """
 
     doc = deepcopy(document)
+    letter = doc.find(_LETTER)
+    if letter is None:
+        raise RemoteError(ErrorCode.SCHEMA_INVALID, "rsm:GovernmentDocument has no ram:CorrespondenceLetter")
+    # The signature references #Letter, so the letter is named that (an unsigned letter's ID is
+    # referred to by nothing else; a fuzzer found ID="Metter" reaching the signer).
+    letter.set("ID", "Letter")
     kept = doc.find(_GOV_SIG)
     for old in doc.findall(_GOV_SIG):
         doc.remove(old)
