@@ -18,11 +18,12 @@ XINCLUDE = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude"
 NODE = "urn:th:gov:egif:ecms:node:1"
 NODE_CARRIER = "urn:th:gov:egif:ecms:node:carrier:1"
 
-# The agency interface's wrapper elements are unqualified on the wire. Spyne
-# cannot model elements in no namespace, so the service adapter moves them into
-# this internal namespace before Spyne sees them and back out afterwards. It
-# never appears on the wire or in the published contract.
-AGENCY_INTERNAL = "urn:gateway:internal:agency"
+# The agency interface's wrapper elements: unqualified on the wire of deployed
+# clients (the legacy contract, ecms-agency-legacy.wsdl), qualified in this
+# namespace for clients generated from ecms-agency.wsdl (the stubs contract).
+# Spyne cannot model elements in no namespace, so its models live here too and
+# the service adapter moves legacy requests in and their answers back out.
+AGENCY = "urn:th:gov:egif:ecms:agency:1"
 
 # Clients read pulled letters with GetElementsByTagName("ram:CorrespondenceLetter"):
 # the prefixes are part of the wire contract.

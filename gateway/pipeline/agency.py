@@ -64,6 +64,7 @@ class AgencyCall:
     body: etree._Element     # the operation element (unqualified, schema-valid)
     raw: bytes
     prepared: PreparedLetter | None = None
+    qualified: bool = False  # asked in the stubs contract's style: answer in it too
 
 
 def read(body: bytes, limits: safe.Limits) -> envelope.AgencyRequest:
@@ -79,10 +80,25 @@ def check(request: envelope.AgencyRequest, raw: bytes, *, caller: Organization, 
         document = request.body.find(ns.rsm("GovernmentDocument"))
         if document is not None:
             check_main_letter(document)
+            if request.qualified:
+                name_unsigned_letter(document)
     contract.validate(request.body)
     prepared = prepare_letter(document, raw, caller=caller, ctx=ctx, now=now) if document is not None else None
     return AgencyCall(soap_version=request.soap_version, operation=request.operation, body=request.body,
-                      raw=raw, prepared=prepared)
+                      raw=raw, prepared=prepared, qualified=request.qualified)
+
+
+def name_unsigned_letter(document: etree._Element) -> None:
+    """Give an unsigned letter of the stubs contract its ``ID="Letter"``, the target the node's signature names.
+
+    The stubs contract leaves the attribute open (a named ``ID`` attribute beside
+    the ``ram:ID`` element is one property twice in generated code), so generated
+    clients do not send it. A signed letter is left alone: its signature names
+    its own target, and changing it would break the signature.
+    """
+    letter = document.find(ns.ram("CorrespondenceLetter"))
+    if letter is not None and "ID" not in letter.attrib and signing.signature_element(document) is None:
+        letter.set("ID", signing.LETTER_REF.removeprefix("#"))
 
 
 def prepare_letter(document: etree._Element, raw: bytes, *, caller: Organization, ctx: AgencyContext,

@@ -32,14 +32,14 @@ def ok(version: str, element: bytes) -> Answer:
     return Answer(status=200, body=envelope.wrap(version, element), content_type=envelope.CONTENT_TYPE[version])
 
 
-def fault(error: RemoteError, *, version: str, port: Port) -> Answer:
+def fault(error: RemoteError, *, version: str, port: Port, qualified: bool = False) -> Answer:
     """The SOAP fault for a refusal, with the HTTP status its port uses."""
     errors = [error]
     if port is Port.NODE:
         status = 400 if error.code.is_client_fault else 500
     else:
         status = envelope.fault_http_status(version, errors)
-    return Answer(status=status, body=envelope.fault(version, errors), content_type=envelope.CONTENT_TYPE[version])
+    return Answer(status=status, body=envelope.fault(version, errors, qualified=qualified), content_type=envelope.CONTENT_TYPE[version])
 
 
 def text(status: int, body: str, content_type: str = "text/plain; charset=utf-8") -> Answer:

@@ -92,9 +92,11 @@ def spyne_fields(model) -> list:
     return out
 
 
-def _wsdl_operations() -> dict[str, tuple[str, str]]:
-    doc = etree.parse(str(SCHEMAS / "wsdl" / "ecms-agency.wsdl")).getroot()
-    messages = {m.get("name"): m.find(f"{WSDL}part").get("element") for m in doc.iter(f"{WSDL}message")}
+def _wsdl_operations(name: str = contract.LEGACY_WSDL) -> dict[str, tuple[str, str]]:
+    """operation -> (input element, output element), local names (the stubs WSDL prefixes them agency:)."""
+    doc = etree.parse(str(SCHEMAS / "wsdl" / name)).getroot()
+    messages = {m.get("name"): m.find(f"{WSDL}part").get("element").removeprefix("agency:")
+                for m in doc.iter(f"{WSDL}message")}
     port_type = doc.find(f"{WSDL}portType")
     ops = {}
     for op in port_type.iter(f"{WSDL}operation"):
@@ -109,9 +111,64 @@ def _spyne_methods() -> dict:
     return {m.operation_name: m for ms in app.interface.service_method_map.values() for m in ms}
 
 
-def test_every_wsdl_operation_is_dispatched_and_nothing_else():
-    wsdl = _wsdl_operations()
+@pytest.mark.parametrize("name", [contract.LEGACY_WSDL, contract.AGENCY_WSDL])
+def test_every_wsdl_operation_is_dispatched_and_nothing_else(name):
+    wsdl = _wsdl_operations(name)
     assert {inp: op for op, (inp, _) in wsdl.items()} == envelope.OPERATIONS
+
+
+def test_both_wsdls_describe_the_same_operations_and_bindings():
+    legacy = etree.parse(str(SCHEMAS / "wsdl" / contract.LEGACY_WSDL)).getroot()
+    stubs = etree.parse(str(SCHEMAS / "wsdl" / contract.AGENCY_WSDL)).getroot()
+    shape = lambda doc: [(el.tag, el.get("name"), el.get("message"), el.get("binding"), el.get("type"))
+                         for el in doc.iter() if isinstance(el.tag, str) and not el.tag.startswith(XS)
+                         and el.tag != f"{WSDL}part"]
+    assert shape(legacy) == shape(stubs)
+    parts = {p.get("element") for p in stubs.iter(f"{WSDL}part")}
+    assert all(part.startswith("agency:") for part in parts) and stubs.nsmap["agency"] == ns.AGENCY
+
+
+def test_stubs_contract_files_are_what_gen_wsdl_writes():
+    """The stubs XSDs are derived from the legacy ones; a hand edit or a forgotten regeneration fails here."""
+    import runpy
+    tool = runpy.run_path(str(ROOT / "tools" / "gen_wsdl.py"))
+    for path, text in tool["files"]().items():
+        assert path.read_text(encoding="utf-8") == text, f"{path.name} is stale: run python tools/gen_wsdl.py"
+
+
+def _stubs_schema_fields(element_name: str) -> list:
+    stubs = _xsd("AgencyInterface.stubs.xsd")
+    found = stubs.find(f"{XS}element[@name='{element_name}']")
+    assert found is not None
+    inline = found.find(f"{XS}complexType")
+    if inline is None and found.get("type", "").startswith("xs:"):
+        return []
+    named = inline if inline is not None else stubs.find(f"{XS}complexType[@name='{found.get('type')}']")
+    return xsd_fields(named)
+
+
+@pytest.mark.parametrize("op", sorted(_wsdl_operations()))
+def test_stubs_xsd_is_the_legacy_xsd_without_the_processid_alias(op):
+    """Same elements, occurrences and nesting in both contracts; only the lower-case alias is left out."""
+    inp, outp = _wsdl_operations()[op]
+    for element in (inp, outp):
+        legacy = [f for f in xsd_fields(_type_of(_named("element", element))) if f[0] != "processID"]
+        assert _stubs_schema_fields(element) == legacy, element
+
+
+def test_stubs_schema_compiles_and_names_the_letter_id_attribute_nowhere():
+    stubs = etree.XMLSchema(etree.parse(str(SCHEMAS / "xsd" / "AgencyInterface.stubs.xsd")))
+    ram = _xsd("ReusableAggregateBusinessInformationEntity_1.stubs.xsd")
+    letter_type = ram.find(f"{XS}complexType[@name='CorrespondenceLetterType']")
+    assert letter_type.find(f"{XS}attribute") is None and letter_type.find(f"{XS}anyAttribute") is not None
+    legacy_letter = RAM.find(f"{XS}complexType[@name='CorrespondenceLetterType']")
+    assert legacy_letter.find(f"{XS}attribute").get("name") == "ID"   # the legacy contract is unchanged
+    delete = etree.fromstring(f'<CorrespondenceLetterDeleteRequest xmlns="{ns.AGENCY}"><ProcessID>P</ProcessID>'
+                              "</CorrespondenceLetterDeleteRequest>")
+    assert stubs.validate(delete), stubs.error_log
+    unqualified = etree.fromstring(f'<a:CorrespondenceLetterDeleteRequest xmlns:a="{ns.AGENCY}"><ProcessID>P'
+                                   "</ProcessID></a:CorrespondenceLetterDeleteRequest>")
+    assert not stubs.validate(unqualified)
 
 
 def test_spyne_methods_match_the_wsdl_messages():
@@ -155,13 +212,15 @@ def test_xsd_compiles_and_validates_a_golden_letter():
     assert refused.value.code.code == "1006" and "Subject" in refused.value.detail
 
 
-def test_served_wsdl_differs_only_in_address_and_schema_locations():
-    committed = (SCHEMAS / "wsdl" / "ecms-agency.wsdl").read_text(encoding="utf-8")
-    served = contract.served_wsdl(contract.AGENCY_WSDL, "https://node.example/ecms-ws01/service2/2000100000").decode()
+@pytest.mark.parametrize("name, xsd", [(contract.AGENCY_WSDL, "AgencyInterface.stubs.xsd"),
+                                       (contract.LEGACY_WSDL, "AgencyInterface.xsd")])
+def test_served_wsdl_differs_only_in_address_and_schema_locations(name, xsd):
+    committed = (SCHEMAS / "wsdl" / name).read_text(encoding="utf-8")
+    served = contract.served_wsdl(name, "https://node.example/ecms-ws01/service2/2000100000").decode()
     normalise = lambda t: re.sub(r'location="[^"]*"', 'location=""', re.sub(r'schemaLocation="[^"]*"', "", t))
     assert normalise(served) == normalise(committed)
     assert 'location="https://node.example/ecms-ws01/service2/2000100000"' in served
-    assert 'schemaLocation="/ecms-ws01/xsd/AgencyInterface.xsd"' in served
+    assert f'schemaLocation="/ecms-ws01/xsd/{xsd}"' in served
 
 
 def test_readme_lists_every_error_code_with_its_meaning():

@@ -54,6 +54,10 @@ READ_CHUNK = 256 * 1024
 StartResponse = Callable[..., object]
 
 
+# ?wsdl: the stubs contract generators use; ?wsdl=legacy: the unqualified one deployed clients send.
+_AGENCY_WSDL = {"wsdl": contract.AGENCY_WSDL, "wsdl=": contract.AGENCY_WSDL, "wsdl=legacy": contract.LEGACY_WSDL}
+
+
 @dataclass(kw_only=True)
 class _Progress:
     """How far a request got: what its fault and log line can say."""
@@ -62,6 +66,7 @@ class _Progress:
     name: str
     version: str
     operation: str = "?"
+    qualified: bool = False   # the request's style, once known: faults are written in it
 
 
 class NodeApp:
@@ -112,12 +117,13 @@ class NodeApp:
             org_id = endpoint.group(1)
             if method == "POST":
                 return self.soap(environ, org_id or self.directory.default_id)
-            if method in ("GET", "HEAD") and query.lower().split("&")[0] in ("wsdl", "wsdl="):
+            wsdl = _AGENCY_WSDL.get(query.lower().split("&")[0])
+            if method in ("GET", "HEAD") and wsdl:
                 if org_id and not self.directory.is_hosted(org_id):
                     return answer.text(404, f"no organisation {org_id} on this node\n")
                 return Answer(status=200, content_type="text/xml; charset=utf-8",
-                              body=contract.served_wsdl(contract.AGENCY_WSDL, self.agency_url(org_id)))
-            return answer.text(405, "POST a SOAP request, or GET ?wsdl\n")
+                              body=contract.served_wsdl(wsdl, self.agency_url(org_id)))
+            return answer.text(405, "POST a SOAP request, or GET ?wsdl (?wsdl=legacy: the unqualified contract)\n")
         if path.rstrip("/") == NODE_PATH:
             if method == "POST":
                 return self.node(environ)
@@ -159,9 +165,10 @@ class NodeApp:
             body = read_body(environ, self.agency_ctx.limits.max_bytes, clock=self.agency.clock)
             request = agency_pipeline.read(body, self.agency_ctx.limits)
             progress.version, progress.operation = request.soap_version, request.operation
+            progress.qualified = request.qualified
             call = agency_pipeline.check(request, body, caller=caller, ctx=self.agency_ctx, now=now)
             element = self.spyne.call(call.body, Call(agency=self.agency, caller=caller, raw=body,
-                                                      prepared=call.prepared))
+                                                      prepared=call.prepared, qualified=call.qualified))
             return answer.ok(call.soap_version, element)
 
         return self._guarded(progress, handle)
@@ -206,7 +213,7 @@ class NodeApp:
             self.metrics.inc(metric, operation=progress.operation, code="ok")
             return result
         self.metrics.inc(metric, operation=progress.operation, code=error.code.code)
-        return answer.fault(error, version=progress.version, port=progress.port)
+        return answer.fault(error, version=progress.version, port=progress.port, qualified=progress.qualified)
 
     def _gauges(self) -> dict:
         """What the store knows: queue depth per organisation, outbox items per state."""

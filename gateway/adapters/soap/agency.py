@@ -27,11 +27,14 @@ class Call:
     prepared: Any = None     # a letter prepared (checked, signed, verified) before Spyne saw it
     item: bytes | None = None
     error: GatewayError | None = None
+    qualified: bool = False  # answer in the stubs contract's style (ecms-agency.wsdl)
 
 
 def _item_response(call: Call, model: type, item: Item) -> Any:
-    call.item = item.element
-    return m._make(model, ProcessID=item.process_id, processID=item.process_id, ProcessTime=item.process_time)
+    call.item = envelope.item_in_style(item.element, qualified=call.qualified)
+    # The lower-case alias is the legacy contract's; the stubs contract has ProcessID only.
+    return m._make(model, ProcessID=item.process_id, processID=None if call.qualified else item.process_id,
+                   ProcessTime=item.process_time)
 
 
 class AgencyService(ServiceBase):
@@ -169,7 +172,11 @@ class AgencySpyne(SpyneDriver):
         super().__init__([AgencyService], m.NS, "ECMSAgencyService")
 
     def call(self, operation: etree._Element, call: Any, *, unqualify: str | None = m.NS) -> bytes:
-        """Answer one operation element (unqualified, schema-valid) with the response element's bytes."""
+        """Answer one operation element (legacy shape, schema-valid) with the response element's bytes.
+
+        The answer is unqualified for a legacy request and stays in ns.AGENCY
+        (the models' namespace) for a request of the stubs contract.
+        """
         envelope.qualify(operation, m.NS)
-        return super().call(operation, call, unqualify=m.NS)
+        return super().call(operation, call, unqualify=None if call.qualified else m.NS)
 

@@ -1,8 +1,9 @@
 """Spyne models of the agency interface, mirroring ``AgencyInterface.xsd`` field for field.
 
-An ``xs:choice`` is a run of optional fields. Spyne cannot model elements in
-no namespace, so the models live in :data:`gateway.core.ns.AGENCY_INTERNAL`
-and the driver moves request and answer elements in and out of it.
+An ``xs:choice`` is a run of optional fields. The models live in
+:data:`gateway.core.ns.AGENCY`, the stubs contract's namespace (Spyne cannot
+model elements in no namespace); the driver moves legacy (unqualified) request
+and answer elements in and out of it.
 ``tests/unit/test_contract.py`` compares these models with the XSD.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from spyne import AnyXml, ComplexModel, Unicode
 from gateway.core import ns
 from gateway.core.letters.letter import NOTIFIER_ELEMENTS
 
-NS = ns.AGENCY_INTERNAL
+NS = ns.AGENCY
 
 
 def _str(min_occurs: int = 1) -> Any:

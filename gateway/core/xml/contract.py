@@ -18,7 +18,8 @@ from gateway.core.errors import ErrorCode, LocalError, RemoteError
 
 ROOT = Path(__file__).resolve().parent / "schemas"
 AGENCY_XSD = "AgencyInterface.xsd"
-AGENCY_WSDL = "ecms-agency.wsdl"
+AGENCY_WSDL = "ecms-agency.wsdl"               # the stubs contract (qualified wrappers), served at ?wsdl
+LEGACY_WSDL = "ecms-agency-legacy.wsdl"        # the legacy contract (unqualified), served at ?wsdl=legacy
 NODE_XSD = "NodeMessage.xsd"
 NODE_WSDL = "ecms-node.wsdl"
 XSD_FILES = (
@@ -28,6 +29,10 @@ XSD_FILES = (
     "GovernmentDocument_1.0.xsd",
     "ReusableAggregateBusinessInformationEntity_1.xsd",
     "xmldsig-core-schema.xsd",
+    # the stubs contract's copies (tools/gen_wsdl.py derives them from the files above)
+    "AgencyInterface.stubs.xsd",
+    "GovernmentDocument_1.0.stubs.xsd",
+    "ReusableAggregateBusinessInformationEntity_1.stubs.xsd",
 )
 AGENCY_PATH = "/ecms-ws01/service2"    # where deployed e-Saraban clients POST (DESIGN section 3)
 NODE_PATH = "/ecms-ws01/node"          # the node port (node-to-node exchange)

@@ -13,6 +13,12 @@ nowhere else:
 * operation wrappers unqualified; answers unqualified and unprefixed, with the
   letter's conventional ``rsm:``/``ram:`` prefixes kept.
 
+Clients generated from the stubs contract (``ecms-agency.wsdl``) send the same
+wrappers qualified in :data:`gateway.core.ns.AGENCY`. :func:`parse_request`
+notes the style and moves such a request into the legacy shape, so everything
+after it (XSD, letter rules, signatures, Spyne) sees one form; the answer and
+any fault are written back in the style the request was asked in.
+
 Pure functions over lxml elements and bytes; no I/O.
 """
 from __future__ import annotations
@@ -56,6 +62,7 @@ class AgencyRequest:
     body: etree._Element        # the operation element (first and only child of Body)
     message_id: str = ""
     to: str = ""
+    qualified: bool = False     # the stubs contract's style: wrappers in ns.AGENCY
 
 
 def _local(tag: object) -> str:
@@ -67,15 +74,46 @@ def _local(tag: object) -> str:
 def parse_request(root: etree._Element) -> AgencyRequest:
     """Check the envelope's shape and find the operation; NOT_SOAP or UNKNOWN_OPERATION otherwise."""
     version, header, op_el = _split(root)
-    if op_el.tag.startswith("{"):
+    qualified = op_el.tag.startswith(_AGENCY)
+    if qualified:
+        operation = OPERATIONS.get(op_el.tag[len(_AGENCY):])
+    elif op_el.tag.startswith("{"):
         raise RemoteError(ErrorCode.UNKNOWN_OPERATION,
-                          f"{_local(op_el.tag)!r} must be unqualified (no namespace), as in the WSDL")
-    operation = OPERATIONS.get(op_el.tag)
+                          f"{_local(op_el.tag)!r} is in namespace {op_el.tag[1:].partition('}')[0]!r}: send it "
+                          f"unqualified (ecms-agency-legacy.wsdl) or in {ns.AGENCY!r} (ecms-agency.wsdl)")
+    else:
+        operation = OPERATIONS.get(op_el.tag)
     if operation is None:
-        raise RemoteError(ErrorCode.UNKNOWN_OPERATION, repr(op_el.tag))
+        raise RemoteError(ErrorCode.UNKNOWN_OPERATION, repr(_local(op_el.tag)))
     check_references(root)
+    if qualified:
+        _to_legacy(op_el)
     message_id, to = _addressing(header)
-    return AgencyRequest(soap_version=version, operation=operation, body=op_el, message_id=message_id, to=to)
+    return AgencyRequest(soap_version=version, operation=operation, body=op_el, message_id=message_id, to=to,
+                         qualified=qualified)
+
+
+_AGENCY = f"{{{ns.AGENCY}}}"
+
+
+def _to_legacy(element: etree._Element) -> None:
+    """Move a qualified request's wrapper elements out of ns.AGENCY (in place); the letter is not touched.
+
+    The stubs contract qualifies every wrapper element, so an unqualified one
+    among them is refused here rather than silently read as the legacy style.
+    Elements in other namespaces (the rsm:GovernmentDocument letter) are left
+    as they are, with everything inside them, for the XSD to judge.
+    """
+    element.tag = element.tag[len(_AGENCY):]
+    for child in element:
+        if not isinstance(child.tag, str):
+            continue
+        if child.tag.startswith(_AGENCY):
+            _to_legacy(child)
+        elif not child.tag.startswith("{"):
+            raise RemoteError(ErrorCode.SCHEMA_INVALID,
+                              f"{child.tag!r} inside {element.tag!r} is unqualified; in a request qualified in "
+                              f"{ns.AGENCY!r} every wrapper element is in that namespace (ecms-agency.wsdl)")
 
 
 NODE_OPERATIONS = {
@@ -188,34 +226,38 @@ def wrap(version: str, body: bytes) -> bytes:
     ))
 
 
-def error_details(errors: Iterable[RemoteError]) -> str:
+def error_details(errors: Iterable[RemoteError], *, qualified: bool = False) -> str:
+    """One ErrorDetail per error: unqualified (legacy), or in ns.AGENCY as the stubs contract's wsdl:fault."""
+    start = f'<ErrorDetail xmlns="{ns.AGENCY}">' if qualified else "<ErrorDetail>"
     parts = []
     for err in errors:
         parts.append(
-            f"<ErrorDetail><ErrorCode>{err.code.code}</ErrorCode>"
+            f"{start}<ErrorCode>{err.code.code}</ErrorCode>"
             f"<ErrorDescription>{escape(err.description)}</ErrorDescription></ErrorDetail>")
     return "".join(parts)
 
 
-def fault(version: str, errors: list[RemoteError]) -> bytes:
+def fault(version: str, errors: list[RemoteError], *, qualified: bool = False) -> bytes:
     """A SOAP Fault whose detail holds one ErrorDetail per error.
 
     Deployed clients look for ``ErrorDetail`` anywhere in the answer and read
     its first two children (code, description) by position; generated clients
-    read the SOAP Fault. Both find what they need here.
+    read the SOAP Fault, whose detail is the WSDL's typed fault (JAX-WS throws
+    its exception class, .NET and PHP expose the detail). A SOAP 1.2 Reason
+    carries the specifics in both languages: some stacks show only the Thai text.
     """
     first = errors[0]
     client = first.code.is_client_fault
-    details = error_details(errors)
+    details = error_details(errors, qualified=qualified)
     text = escape(first.description)
+    specifics = ": " + escape(first.detail) if first.detail else ""
     if version == SOAP11:
         body = (f"<SOAP-ENV:Fault><faultcode>SOAP-ENV:{'Client' if client else 'Server'}</faultcode>"
                 f"<faultstring>{text}</faultstring><detail>{details}</detail></SOAP-ENV:Fault>")
     else:
         body = (f"<env:Fault><env:Code><env:Value>env:{'Sender' if client else 'Receiver'}</env:Value></env:Code>"
-                f'<env:Reason><env:Text xml:lang="en">{escape(first.code.english)}'
-                f'{": " + escape(first.detail) if first.detail else ""}</env:Text>'
-                f'<env:Text xml:lang="th">{escape(first.code.thai)}</env:Text></env:Reason>'
+                f'<env:Reason><env:Text xml:lang="en">{escape(first.code.english)}{specifics}</env:Text>'
+                f'<env:Text xml:lang="th">{escape(first.code.thai)}{specifics}</env:Text></env:Reason>'
                 f"<env:Detail>{details}</env:Detail></env:Fault>")
     return wrap(version, body.encode("utf-8"))
 
@@ -252,6 +294,21 @@ def qualify(element: etree._Element, namespace: str) -> etree._Element:
         if isinstance(el.tag, str) and not el.tag.startswith("{"):
             el.tag = f"{{{namespace}}}{el.tag}"
     return element
+
+
+def item_in_style(item: bytes, *, qualified: bool) -> bytes:
+    """A stored queue item as a request's style answers it.
+
+    Letters (rsm:GovernmentDocument) are the same bytes in both styles. A stored
+    notifier is unqualified (the legacy shape); a qualified request gets it in
+    ns.AGENCY, as the stubs contract's response types declare it.
+    """
+    if not qualified or b":" in item.lstrip()[:64].partition(b" ")[0].partition(b">")[0]:
+        return item  # legacy style, or a prefixed root (the letter): the stored bytes as they are
+    element = etree.fromstring(item, etree.XMLParser(resolve_entities=False, no_network=True))
+    if element.tag.startswith("{"):
+        return item
+    return etree.tostring(qualify(element, ns.AGENCY), encoding="utf-8")
 
 
 # ---------------------------------------------------- requests, client side
