@@ -92,6 +92,12 @@ def render_wsdl(*, stubs: bool) -> str:
     w('                  xmlns:xs="http://www.w3.org/2001/XMLSchema"')
     if stubs:
         w(f'                  xmlns:agency="{AGENCY_NS}"')
+        # The letter schemas' prefixes, declared here too: npm soap 1.13 resolves a type's prefix
+        # (type="ram:CorrespondenceLetterType") against the WSDL's declarations only, and without
+        # them writes the whole letter in the rsm namespace.
+        w('                  xmlns:rsm="urn:th:gov:egif:data:standard:GovernmentDocument:1.0"')
+        w('                  xmlns:ram="urn:th:gov:egif:data:standard:ReusableAggregateBusinessInformationEntity:1"')
+        w('                  xmlns:ds="http://www.w3.org/2000/09/xmldsig#"')
     w(f'                  xmlns:tns="{WSDL_NS}"')
     w(f'                  targetNamespace="{WSDL_NS}"')
     w('                  name="ECMSAgencyService">')
@@ -111,9 +117,11 @@ def render_wsdl(*, stubs: bool) -> str:
         for el in (inp, outp):
             if el not in messages:
                 messages.append(el)
-    messages.append("ErrorDetail")
     for el in messages:
         w(f'  <wsdl:message name="{el}"><wsdl:part name="body" element="{element(el)}"/></wsdl:message>')
+    # The fault's message is named apart from its element, so JAX-WS names the exception class
+    # ErrorDetailFault and the fault bean ErrorDetail (the same name twice must be fully qualified).
+    w(f'  <wsdl:message name="ErrorDetailFault"><wsdl:part name="body" element="{element("ErrorDetail")}"/></wsdl:message>')
     w("")
     w('  <wsdl:portType name="ECMSAgencyPortType">')
     for op, inp, outp, doc in OPERATIONS:
@@ -121,7 +129,7 @@ def render_wsdl(*, stubs: bool) -> str:
         w(f"      <wsdl:documentation>{doc}</wsdl:documentation>")
         w(f'      <wsdl:input message="tns:{inp}"/>')
         w(f'      <wsdl:output message="tns:{outp}"/>')
-        w('      <wsdl:fault name="ErrorDetail" message="tns:ErrorDetail"/>')
+        w('      <wsdl:fault name="ErrorDetail" message="tns:ErrorDetailFault"/>')
         w("    </wsdl:operation>")
     w("  </wsdl:portType>")
     for binding, prefix in (("ECMSAgencySoap11Binding", "soap"), ("ECMSAgencySoap12Binding", "soap12")):

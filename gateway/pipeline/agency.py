@@ -3,7 +3,8 @@
 Stages, in this order and nowhere else::
 
     read:  hardened parse (size and depth limits, no DTD) -> envelope shape and legacy normalisation
-    check: the main letter is there -> XSD -> letter rules -> sender is the caller -> receiver is
+           -> the request's style (legacy unqualified wrappers, or the stubs contract's qualified ones)
+    check: a qualified request in the legacy shape -> the main letter is there -> XSD -> letter rules -> sender is the caller -> receiver is
            reachable -> sign (for the sender) or keep its signature -> verify what will be stored
 
 Only what was signed flows on: the facts the operation stores are read from
@@ -75,6 +76,8 @@ def read(body: bytes, limits: safe.Limits) -> envelope.AgencyRequest:
 def check(request: envelope.AgencyRequest, raw: bytes, *, caller: Organization, ctx: AgencyContext,
           now: dt.datetime) -> AgencyCall:
     """Schema, letter rules and signature: everything that needs no store."""
+    if request.qualified:
+        envelope.to_legacy(request.body)   # one form from here on; the answer is written in the request's style
     document = None
     if request.operation == SEND:
         document = request.body.find(ns.rsm("GovernmentDocument"))

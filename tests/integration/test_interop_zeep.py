@@ -1,14 +1,20 @@
 """A generated client: zeep, built only from the WSDL a live node serves, calls every operation.
 
-zeep reads ``live.endpoint(org) + '?wsdl'`` and the XSDs it includes over HTTP, writes its
-requests from the schema (document/literal, unqualified wrappers, no SOAPAction, no
-WS-Addressing header) and parses every answer against the same schema. Each test acts as one
-or more organisations by binding the WSDL's SOAP 1.1 (or 1.2) binding to that organisation's
-endpoint. Runs on SQLite and PostgreSQL (the ``live`` fixture).
+zeep reads ``live.endpoint(org) + '?wsdl'`` (the stubs contract: wrappers qualified in
+ns.AGENCY) or ``'?wsdl=legacy'`` (the legacy contract: unqualified wrappers, as deployed
+clients send them) and the XSDs it includes over HTTP, writes its requests from the schema
+(document/literal, no SOAPAction, no WS-Addressing header) and parses every answer against the
+same schema: each test runs on both contracts. Each test acts as one or more organisations by
+binding the WSDL's SOAP 1.1 (or 1.2) binding to that organisation's endpoint. Runs on SQLite
+and PostgreSQL (the ``live`` fixture). ``test_whole_flow_of_the_interop_clients`` runs the flow
+every other generated client runs (tests/interop/README.md).
 """
 from __future__ import annotations
 
 import base64
+import importlib.metadata
+import sys
+from pathlib import Path
 
 import pytest
 import zeep
@@ -25,6 +31,7 @@ from gateway.core.time import wire_time
 from gateway.testing.clock import FakeClock
 from gateway.core.network.directory import DEMO_ORGANIZATIONS
 from gateway.core.xml.envelope import OPERATIONS
+from interop_flow import check_flow, run_flow
 
 WSDL_NS = "urn:th:gov:egif:ecms:agency:wsdl"
 SOAP11_BINDING = f"{{{WSDL_NS}}}ECMSAgencySoap11Binding"
@@ -35,13 +42,31 @@ ACCEPT_ID = "รับ ๑๒๓๔/๒๕๖๙"
 
 
 class Zeep:
-    """One zeep client of the served WSDL, and its services bound to organisations' endpoints."""
+    """One zeep client of a served WSDL, and its services bound to organisations' endpoints."""
 
-    def __init__(self, live) -> None:
+    def __init__(self, live, contract: str = "stubs") -> None:
         self.live = live
+        self.legacy = contract == "legacy"
+        self.wrapper_ns = None if self.legacy else ns.AGENCY
         self.history = HistoryPlugin(maxlen=20)
-        self.client = zeep.Client(live.endpoint(CENTRAL) + "?wsdl", plugins=[self.history],
+        query = "?wsdl=legacy" if self.legacy else "?wsdl"
+        self.client = zeep.Client(live.endpoint(CENTRAL) + query, plugins=[self.history],
                                   transport=zeep.Transport(timeout=30, operation_timeout=30))
+
+    def wrapper(self, local: str) -> str:
+        """A wrapper element's name as this contract spells it (Clark notation)."""
+        return f"{{{self.wrapper_ns}}}{local}" if self.wrapper_ns else local
+
+    def check_alias(self, answer) -> None:
+        """The legacy contract's answers carry processID beside ProcessID; the stubs contract's do not."""
+        if self.legacy:
+            assert answer.processID == answer.ProcessID
+        else:
+            assert "processID" not in answer
+
+    def letter_attribute_id(self, letter) -> str:
+        """The letter's ID attribute: named in the legacy contract, an anyAttribute in the stubs one."""
+        return letter.attr__ID if self.legacy else letter._attr_1["ID"]
 
     def act_as(self, org: str, binding: str = SOAP11_BINDING):
         return self.client.create_service(binding, self.live.endpoint(org))
@@ -56,8 +81,10 @@ class Zeep:
             return party_type(GivenName=given, FamilyName=family, JobTitle=title,
                               MinistryOrganization={"ID": org[:2]}, DepartmentOrganization={"ID": org})
 
+        # The stubs contract leaves the letter's ID attribute open: the node names the letter itself.
+        named = {"attr__ID": "Letter"} if self.legacy else {}
         return document(CorrespondenceLetter={
-            "attr__ID": "Letter",
+            **named,
             "ID": letter_id,
             "CorrespondenceDate": DATE,
             "Subject": subject,
@@ -78,9 +105,9 @@ class Zeep:
         return self.history.last_sent["envelope"], self.history.last_received["envelope"]
 
 
-@pytest.fixture
-def z(live) -> Zeep:
-    return Zeep(live)
+@pytest.fixture(params=["stubs", "legacy"])
+def z(live, request) -> Zeep:
+    return Zeep(live, request.param)
 
 
 def notifier(letter_id: str, subject: str = "", accept_id: str | None = None) -> dict:
@@ -117,11 +144,11 @@ def assert_empty(answer) -> None:
     assert answer.ProcessID is None and answer.ProcessTime is None and item_name(answer) is None
 
 
-def error_codes(client: zeep.Client, fault: zeep.exceptions.Fault) -> list[str]:
+def error_codes(z: Zeep, fault: zeep.exceptions.Fault) -> list[str]:
     """The ErrorDetail codes of a fault, each parsed with the WSDL's ErrorDetail element."""
     assert fault.detail is not None, "the fault has no detail"
-    error_detail = client.get_element("ErrorDetail")
-    parsed = [error_detail.parse(el, client.wsdl.types) for el in fault.detail if el.tag == "ErrorDetail"]
+    error_detail = z.client.get_element(z.wrapper("ErrorDetail"))
+    parsed = [error_detail.parse(el, z.client.wsdl.types) for el in fault.detail if el.tag == z.wrapper("ErrorDetail")]
     assert parsed, etree.tostring(fault.detail, encoding="unicode")
     assert all(p.ErrorDescription for p in parsed)
     return [p.ErrorCode for p in parsed]
@@ -133,8 +160,9 @@ def test_served_wsdl_gives_zeep_every_operation_on_both_bindings(z):
     wanted = set(OPERATIONS.values())
     for binding in (SOAP11_BINDING, SOAP12_BINDING):
         assert set(z.client.wsdl.bindings[binding].all()) == wanted
-    # The wrappers are unqualified (no namespace), the letter is rsm:-qualified.
-    assert etree.QName(z.client.get_element("CorrespondenceLetterOutboundRequest").qname).namespace is None
+    # The wrappers are unqualified (legacy) or in ns.AGENCY (stubs); the letter is rsm:-qualified.
+    wrapper = z.client.get_element(z.wrapper("CorrespondenceLetterOutboundRequest"))
+    assert etree.QName(wrapper.qname).namespace == z.wrapper_ns
     assert etree.QName(z.client.get_element(f"{{{ns.RSM}}}GovernmentDocument").qname).namespace == ns.RSM
 
 
@@ -153,7 +181,8 @@ def test_send_pull_delete_notifiers_special_and_status(z, clock):
     # 3.2.1 send: the answer carries ProcessID, its lower-case alias and the stored letter.
     sent = central.CorrespondenceLetterOutbound(
         GovernmentDocument=z.letter(letter_id=letter_id, sender=CENTRAL, receiver=CHIANGMAI))
-    assert sent.ProcessID and sent.processID == sent.ProcessID
+    assert sent.ProcessID
+    z.check_alias(sent)
     assert sent.ProcessTime == wire_time(clock.now())
     assert item_name(sent) == "GovernmentDocument"
     assert sent.GovernmentDocument.CorrespondenceLetter.Subject == SUBJECT
@@ -168,11 +197,12 @@ def test_send_pull_delete_notifiers_special_and_status(z, clock):
 
     # 3.2.7 pull as the receiver: the letter as sent, Thai text and binaries intact.
     pulled = chiangmai.CorrespondenceLetterInbound()
-    assert pulled.ProcessID == sent.ProcessID and pulled.processID == sent.ProcessID
+    assert pulled.ProcessID == sent.ProcessID
+    z.check_alias(pulled)
     assert item_name(pulled) == "GovernmentDocument"
     letter = pulled.GovernmentDocument.CorrespondenceLetter
     assert (letter.ID, letter.CorrespondenceDate, letter.Subject) == (letter_id, DATE, SUBJECT)
-    assert letter.attr__ID == "Letter"
+    assert z.letter_attribute_id(letter) == "Letter"
     assert (letter.SecretCode, letter.SpeedCode) == ("001", "003")
     assert letter.SenderParty.DepartmentOrganization.ID == CENTRAL
     assert letter.ReceiverParty.DepartmentOrganization.ID == CHIANGMAI
@@ -282,7 +312,7 @@ def test_refused_letter_is_withdrawn_and_sent_again(z, verdict, status):
     # A different letter under the same number is refused until the first is withdrawn.
     with pytest.raises(zeep.exceptions.Fault) as refused_resend:
         central.CorrespondenceLetterOutbound(GovernmentDocument=corrected)
-    assert error_codes(z.client, refused_resend.value) == ["2005"]
+    assert error_codes(z, refused_resend.value) == ["2005"]
 
     # 3.2.13 withdraw, then resend: a new ProcessID, the corrected letter in the receiver's queue.
     withdrawn = central.CorrespondenceDeleteGovernmentDocument(**reference(letter_id, CENTRAL, KHONKAEN))
@@ -388,10 +418,12 @@ def test_node_error_reaches_zeep_as_a_fault_with_error_detail(z, provoke, code):
         provoke(z)
     fault = caught.value
     assert fault.code == "SOAP-ENV:Client"
-    assert error_codes(z.client, fault) == [code]
+    assert error_codes(z, fault) == [code]
     assert fault.message  # faultstring: the English and Thai description
     _, answer = z.last_exchange()
-    assert answer.find(f"{{{ns.SOAP11_ENV}}}Body/{{{ns.SOAP11_ENV}}}Fault/detail/ErrorDetail/ErrorCode").text == code
+    found = answer.find(f"{{{ns.SOAP11_ENV}}}Body/{{{ns.SOAP11_ENV}}}Fault/detail/{z.wrapper('ErrorDetail')}/"
+                        f"{z.wrapper('ErrorCode')}")
+    assert found.text == code
 
 
 # ------------------------------------------------------------------ SOAP 1.2
@@ -419,6 +451,19 @@ def test_soap12_binding_sends_pulls_deletes_and_faults(z, clock):
     with pytest.raises(zeep.exceptions.Fault) as caught:
         chiangmai.CorrespondenceLetterDelete(ProcessID=pulled.ProcessID + "-unknown")
     assert caught.value.code == "env:Sender"
-    assert error_codes(z.client, caught.value) == ["3003"]
+    assert error_codes(z, caught.value) == ["3003"]
     _, answer = z.last_exchange()
     assert etree.QName(answer).namespace == ns.SOAP12_ENV
+
+
+# ------------------------------------------------------------------ the flow every generated client runs
+
+CLIENT = Path(__file__).resolve().parents[1] / "interop" / "zeep" / "client.py"
+
+
+@pytest.mark.parametrize("soap12", [False, True], ids=["soap11", "soap12"])
+def test_whole_flow_of_the_interop_clients(live, tmp_path, soap12):
+    """tests/interop/zeep/client.py: the program docs/connect.md quotes, run as a vendor would run it."""
+    flow, out = run_flow(live, [sys.executable, str(CLIENT)], tmp_path, soap12=soap12)
+    check_flow(out, live, flow, stack="zeep", soap12=soap12)
+    assert out["stackVersion"] == importlib.metadata.version("zeep")

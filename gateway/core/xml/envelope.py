@@ -15,9 +15,10 @@ nowhere else:
 
 Clients generated from the stubs contract (``ecms-agency.wsdl``) send the same
 wrappers qualified in :data:`gateway.core.ns.AGENCY`. :func:`parse_request`
-notes the style and moves such a request into the legacy shape, so everything
-after it (XSD, letter rules, signatures, Spyne) sees one form; the answer and
-any fault are written back in the style the request was asked in.
+notes the style (so even a fault about the request is written in it), and
+:func:`to_legacy` moves such a request into the legacy shape, so everything
+after it (XSD, letter rules, signatures, Spyne) sees one form; the answer is
+written back in the style the request was asked in.
 
 Pure functions over lxml elements and bytes; no I/O.
 """
@@ -86,8 +87,6 @@ def parse_request(root: etree._Element) -> AgencyRequest:
     if operation is None:
         raise RemoteError(ErrorCode.UNKNOWN_OPERATION, repr(_local(op_el.tag)))
     check_references(root)
-    if qualified:
-        _to_legacy(op_el)
     message_id, to = _addressing(header)
     return AgencyRequest(soap_version=version, operation=operation, body=op_el, message_id=message_id, to=to,
                          qualified=qualified)
@@ -96,7 +95,7 @@ def parse_request(root: etree._Element) -> AgencyRequest:
 _AGENCY = f"{{{ns.AGENCY}}}"
 
 
-def _to_legacy(element: etree._Element) -> None:
+def to_legacy(element: etree._Element) -> None:
     """Move a qualified request's wrapper elements out of ns.AGENCY (in place); the letter is not touched.
 
     The stubs contract qualifies every wrapper element, so an unqualified one
@@ -109,7 +108,7 @@ def _to_legacy(element: etree._Element) -> None:
         if not isinstance(child.tag, str):
             continue
         if child.tag.startswith(_AGENCY):
-            _to_legacy(child)
+            to_legacy(child)
         elif not child.tag.startswith("{"):
             raise RemoteError(ErrorCode.SCHEMA_INVALID,
                               f"{child.tag!r} inside {element.tag!r} is unqualified; in a request qualified in "
