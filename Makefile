@@ -30,12 +30,17 @@ $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/packag
 	touch $@
 
 # Debian packages the tests use: PostgreSQL server binaries (the suite starts its own
-# cluster) and xmlsec1 (signature interop). Installed when missing and we are root.
+# cluster), xmlsec1 (signature interop), and the foreign SOAP stacks whose generated clients
+# run the interop flow (tests/interop/README.md): Node.js and npm, PHP with SoapClient, JAX-WS
+# (wsimport, with the JDK), Mono (wsdl, mcs). Installed when missing and we are root.
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
 	command -v xmlsec1 >/dev/null || missing="$$missing xmlsec1"; \
 	command -v node >/dev/null || missing="$$missing nodejs npm"; \
+	php -r 'exit(class_exists("SoapClient") ? 0 : 1);' 2>/dev/null || missing="$$missing php-cli php-soap"; \
+	command -v wsimport >/dev/null || missing="$$missing jaxws"; \
+	{ command -v wsdl >/dev/null && command -v mcs >/dev/null; } || missing="$$missing mono-devel"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else echo "install the Debian packages:$$missing" >&2; exit 1; fi; \
@@ -65,4 +70,4 @@ bench: venv
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var $(NODE_DIR)/node_modules .pytest_cache
+	rm -rf $(VENV) var $(NODE_DIR)/node_modules .pytest_cache .cache

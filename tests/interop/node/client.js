@@ -1,239 +1,171 @@
 #!/usr/bin/env node
-// A foreign SOAP client of the agency interface: the npm `soap` package, driven only by the
-// WSDL a gateway node serves. Used by tests/integration/test_interop_node.py.
+// The interop flow (tests/interop/README.md) with the npm `soap` package (node-soap), driven only
+// by the WSDL a node serves.
 //
-//   node client.js --wsdl URL --sender ORG --receiver ORG --letter-id ID --subject TEXT
-//                  [--date yyyy-MM-dd] [--main-base64 B64 --main-mime pdf] [--soap12]
+//   node client.js --wsdl URL --sender ORG --receiver ORG --letter-id TEXT --subject TEXT
+//                  --date yyyy-MM-dd --pdf FILE --accept-id TEXT [--soap12]
 //
-// 1. loads the WSDL (and the XSDs it includes) from URL;
-// 2. asks GetOrganizationList, at the endpoint the WSDL was fetched from (URL without its query),
-//    for the ECMS-URL of both organisations;
-// 3. sends a letter (CorrespondenceLetterOutbound) from the sender's endpoint;
-// 4. pulls it (CorrespondenceLetterInbound) from the receiver's endpoint, deletes it
-//    (CorrespondenceLetterDelete) and pulls again to see the queue empty;
-// 5. prints one JSON object on stdout. On failure: a JSON object on stderr and exit status 1.
-//
-// What node-soap 1.13 needs that a generated client should not (see the two notes below):
-//  * WSDL_TNS_WORKAROUND: node-soap resolves an unprefixed QName in the WSDL (part/@element =
-//    "CorrespondenceLetterOutboundRequest") against the WSDL's targetNamespace instead of "no
-//    namespace" and then crashes while loading ("Cannot read properties of undefined (reading
-//    'elements')"). The script first loads the WSDL exactly as served; only if that fails with
-//    this error does it load it again with the targetNamespace attribute of wsdl:definitions
-//    removed, and says so in the output (wsdl.loadedAsServed = false).
-//  * node-soap does not follow <xs:element ref="rsm:GovernmentDocument"/> into the imported
-//    letter schema: it would write the letter's elements unqualified. The letter is therefore
-//    given with explicit rsm:/ram: keys (the prefixes clients expect anyway, DESIGN section 3).
+// node-soap has no generator step: it reads the WSDL and its XSDs at run time, exactly as served,
+// and writes every request from that schema (the letter is a plain object; node-soap finds the
+// namespaces of its elements in the XSDs). Prints one JSON line (see the README); on an
+// unexpected error prints it on stderr and exits 1.
 'use strict';
 
+const crypto = require('node:crypto');
+const fs = require('node:fs');
 const { parseArgs } = require('node:util');
+
+const UNKNOWN = '9999999999';
+const NOTIFIERS = ['ReceiveLetterNotifier', 'AcceptLetterNotifier', 'RejectLetterNotifier', 'InvalidLetterNotifier',
+  'InvalidAcceptIDNotifier'];
+
+// BEGIN connect.md
 const soap = require('soap');
-const SOAP_VERSION = require('soap/package.json').version;
 
-const RSM = 'urn:th:gov:egif:data:standard:GovernmentDocument:1.0';
-const RAM = 'urn:th:gov:egif:data:standard:ReusableAggregateBusinessInformationEntity:1';
-const SERVICE = 'ECMSAgencyService';
-const WSDL_LOAD_BUG = "Cannot read properties of undefined (reading 'elements')";
-const WSDL_TNS_WORKAROUND = 'targetNamespace removed from wsdl:definitions before node-soap parsed it';
-
-function usage(message) {
-  process.stderr.write(`${message}\nusage: node client.js --wsdl URL --sender ORG --receiver ORG ` +
-    '--letter-id ID --subject TEXT [--date yyyy-MM-dd] [--main-base64 B64 --main-mime EXT] [--soap12]\n');
-  process.exit(2);
+// A node-soap client of the node's WSDL; `soap12` picks the WSDL's SOAP 1.2 port and envelope.
+async function agencyService(wsdlUrl, soap12 = false) {
+  const client = await soap.createClientAsync(wsdlUrl, { forceSoap12Headers: soap12 });
+  const port = soap12 ? 'ECMSAgencySoap12' : 'ECMSAgencySoap11';
+  // Call one operation at an organisation's own endpoint (its ECMS-URL); setEndpoint rebuilds
+  // client.ECMSAgencyService, so the port is looked up after it.
+  const call = (endpoint, operation, args = {}) => new Promise((resolve, reject) => {
+    client.setEndpoint(endpoint);
+    client.ECMSAgencyService[port][operation](args, (err, result) => (err ? reject(err) : resolve(result)));
+  });
+  return { client, call };
 }
 
-function options() {
-  const { values } = parseArgs({
-    options: {
-      wsdl: { type: 'string' },
-      sender: { type: 'string' },
-      receiver: { type: 'string' },
-      'letter-id': { type: 'string' },
-      subject: { type: 'string' },
-      date: { type: 'string', default: new Date().toISOString().slice(0, 10) },
-      'main-base64': { type: 'string', default: Buffer.from('หนังสือทดสอบ\n', 'utf8').toString('base64') },
-      'main-mime': { type: 'string', default: 'txt' },
-      soap12: { type: 'boolean', default: false },
+// A rsm:GovernmentDocument, unsigned (the node signs it for the sender), as a plain object.
+function letter(letterId, date, subject, sender, receiver, pdf) {
+  const party = (given, org) => ({
+    GivenName: given, MinistryOrganization: { ID: org.slice(0, 2) }, DepartmentOrganization: { ID: org },
+  });
+  return {
+    CorrespondenceLetter: {
+      ID: letterId, CorrespondenceDate: date, Subject: subject, SecretCode: '001', SpeedCode: '001',
+      SenderParty: party('สมชาย', sender), ReceiverParty: party('สมหญิง', receiver),
+      MainLetterBinaryObject: { attributes: { mimeCode: 'pdf' }, $value: pdf.toString('base64') },
     },
+  };
+}
+
+// Send a letter: { sent } with its ProcessID, or { fault, detail } with the node's ErrorDetail
+// (ErrorCode, ErrorDescription) from the SOAP fault node-soap rejected the call with.
+async function send(call, endpoint, document) {
+  try {
+    return { sent: await call(endpoint, 'CorrespondenceLetterOutbound', { GovernmentDocument: document }) };
+  } catch (err) {
+    const fault = err.root && err.root.Envelope.Body.Fault;
+    if (!fault) throw err;
+    return { fault, detail: (fault.detail || fault.Detail).ErrorDetail };
+  }
+}
+
+// const { call } = await agencyService('http://HOST:PORT/ecms-ws01/service2/2000100000?wsdl');
+// const { sent, detail } = await send(call, 'http://HOST:PORT/ecms-ws01/service2/2000100000',
+//   letter('ศธ 0210/ว 1', '2026-11-26', 'เรื่อง', '2000100000', '2000350000', fs.readFileSync('letter.pdf')));
+// console.log(sent ? sent.ProcessID : `refused: ${detail.ErrorCode} ${detail.ErrorDescription}`);
+// END connect.md
+
+function options() {
+  const names = ['wsdl', 'sender', 'receiver', 'letter-id', 'subject', 'date', 'pdf', 'accept-id'];
+  const { values } = parseArgs({
+    options: { ...Object.fromEntries(names.map((n) => [n, { type: 'string' }])), soap12: { type: 'boolean' } },
     strict: true,
   });
-  for (const name of ['wsdl', 'sender', 'receiver', 'letter-id', 'subject']) {
-    if (!values[name]) usage(`--${name} is required`);
-  }
+  const missing = names.filter((n) => values[n] === undefined);
+  if (missing.length) throw new Error(`missing ${missing.map((n) => `--${n}`).join(' ')}`);
   return values;
 }
 
-// node-soap fetches the WSDL and every XSD through this client; with `fixTns` it removes the
-// WSDL's targetNamespace (see WSDL_TNS_WORKAROUND above) and leaves everything else alone.
-class WsdlHttpClient extends soap.HttpClient {
-  constructor(fixTns) {
-    super({});
-    this.fixTns = fixTns;
-  }
+const list = (value) => (value === undefined || value === null ? [] : [].concat(value));
 
-  request(rurl, data, callback, exheaders, exoptions) {
-    if (!this.fixTns || data !== null) return super.request(rurl, data, callback, exheaders, exoptions);
-    return super.request(rurl, data, (err, res, body) => {
-      if (!err && typeof body === 'string' && /<wsdl:definitions\b/.test(body)) {
-        body = body.replace(/(<wsdl:definitions\b[^>]*?)\s+targetNamespace="[^"]*"/, '$1');
-      }
-      callback(err, res, body);
-    }, exheaders, exoptions);
-  }
-}
-
-async function loadClient(url, soap12) {
-  const clientOptions = soap12 ? { forceSoap12Headers: true } : {};
-  try {
-    const client = await soap.createClientAsync(url, { ...clientOptions, httpClient: new WsdlHttpClient(false) });
-    return { client, loadedAsServed: true, workaround: null, loadError: null };
-  } catch (err) {
-    if (!String(err && err.message).includes(WSDL_LOAD_BUG)) throw err;
-    const client = await soap.createClientAsync(url, { ...clientOptions, httpClient: new WsdlHttpClient(true) });
-    return { client, loadedAsServed: false, workaround: WSDL_TNS_WORKAROUND, loadError: String(err.message) };
-  }
-}
-
-// Call one operation on the chosen port (SOAP 1.1 or 1.2 binding of the WSDL) at `endpoint`.
-function call(state, endpoint, operation, args) {
-  const { client, port } = state;
-  client.setEndpoint(endpoint);
-  const method = client[SERVICE][port][operation];
-  if (typeof method !== 'function') throw new Error(`the WSDL has no operation ${operation} on port ${port}`);
-  state.last = operation;
-  return new Promise((resolve, reject) => {
-    method(args, (err, result) => (err ? reject(err) : resolve(result)));
-  });
-}
-
-// { ID: 'x', SenderParty: {...} } -> { 'ram:ID': 'x', 'ram:SenderParty': {...} }, recursively;
-// node-soap's `attributes` and `$value` keys stay as they are.
-function ram(value) {
-  if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.entries(value).map(([key, child]) => (
-    key === 'attributes' || key === '$value' ? [key, child] : [`ram:${key}`, ram(child)])));
-}
-
-function party(org) {
-  return {
-    GivenName: 'สมหญิง', FamilyName: 'รักษ์ไทย', JobTitle: 'นักจัดการงานทั่วไป',
-    MinistryOrganization: { ID: org.slice(0, 2) }, DepartmentOrganization: { ID: org },
-  };
-}
-
-function governmentDocument(opts) {
-  return {
-    'rsm:GovernmentDocument': {
-      attributes: { 'xmlns:rsm': RSM, 'xmlns:ram': RAM },
-      'ram:CorrespondenceLetter': ram({
-        attributes: { ID: 'Letter' },
-        ID: opts['letter-id'],
-        CorrespondenceDate: opts.date,
-        Subject: opts.subject,
-        SecretCode: '001',
-        SpeedCode: '002',
-        SenderParty: party(opts.sender),
-        ReceiverParty: party(opts.receiver),
-        Attachment: '',
-        SendDate: `${opts.date}T10:30:00`,
-        Description: 'ส่งจากไคลเอนต์ Node.js (npm soap)',
-        MainLetterBinaryObject: { attributes: { mimeCode: opts['main-mime'] }, $value: opts['main-base64'] },
-      }),
-    },
-  };
-}
-
-function text(value) {
-  if (value === null || value === undefined) return null;
-  if (typeof value === 'object') return value.$value === undefined ? null : String(value.$value);
-  return String(value);
-}
-
-function faultDetail(err) {
-  const body = err && err.root && err.root.Envelope && err.root.Envelope.Body;
-  const fault = body && body.Fault;
-  if (!fault) return null;
-  const detail = fault.detail || fault.Detail;
-  return (detail && detail.ErrorDetail) || null;
+// A SOAP 1.1 faultcode, or a SOAP 1.2 Code/Value (with its Subcode/Value).
+function faultCode(fault) {
+  if (fault.faultcode) return String(fault.faultcode);
+  const code = fault.Code || {};
+  return [code.Value, code.Subcode && code.Subcode.Value].filter(Boolean).join(' / ');
 }
 
 async function main() {
-  const opts = options();
-  const port = opts.soap12 ? 'ECMSAgencySoap12' : 'ECMSAgencySoap11';
-  const state = { client: null, port, last: 'load WSDL' };
-  try {
-    const loaded = await loadClient(opts.wsdl, opts.soap12);
-    state.client = loaded.client;
-    // The address the served WSDL gives for this port; reported, not used (the endpoint the
-    // WSDL came from is what a person configuring a client would use).
-    const portAddress = loaded.client.wsdl.services[SERVICE].ports[port].location;
-    const wsdlEndpoint = opts.wsdl.split('?')[0];
+  const args = options();
+  const pdf = fs.readFileSync(args.pdf);
+  const { client, call } = await agencyService(args.wsdl, Boolean(args.soap12));
+  const portName = args.soap12 ? 'ECMSAgencySoap12' : 'ECMSAgencySoap11';
 
-    const directory = await call(state, wsdlEndpoint, 'GetOrganizationList', {});
-    const infos = [].concat((directory && directory.OrganizationInfo) || []);
-    const urlOf = (org) => {
-      const info = infos.find((i) => i.OrganizationID === org);
-      if (!info) throw new Error(`GetOrganizationList does not list ${org}`);
-      return info['ECMS-URL'];
-    };
-    const senderUrl = urlOf(opts.sender);
-    const receiverUrl = urlOf(opts.receiver);
+  const directory = await call(args.wsdl.split('?')[0], 'GetOrganizationList');
+  const urls = Object.fromEntries(list(directory.OrganizationInfo).map((o) => [o.OrganizationID, o['ECMS-URL']]));
+  const sender = urls[args.sender];
+  const receiver = urls[args.receiver];
+  if (!sender || !receiver) throw new Error(`GetOrganizationList does not list ${args.sender} and ${args.receiver}`);
+  const out = {
+    stack: 'npm-soap', stackVersion: require('soap/package.json').version, soapVersion: args.soap12 ? '1.2' : '1.1',
+    organizations: Object.keys(urls).sort(), endpoints: { sender, receiver },
+    // What node-soap read from the served WSDL (beyond the README's keys): the port and its operations.
+    wsdl: { url: args.wsdl, port: portName, operations: Object.keys(client.describe().ECMSAgencyService[portName]) },
+  };
+  const codes = (answer) => Object.fromEntries(list(answer.Code).map((c) => [c.Value, c.Description]));
+  out.secretCodes = codes(await call(sender, 'GetSecretCodes'));
+  out.speedCodes = codes(await call(sender, 'GetSpeedCodes'));
+  out.mimeCodes = list((await call(sender, 'GetMimeCodes')).Code).map((c) => c['File-Extension']);
+  out.ministries = list((await call(sender, 'GetMinistryOrganizationList')).MinistryOrganizationList).length;
+  const time = await call(sender, 'TimeCheck');
+  out.time = typeof time === 'object' ? String(time.$value ?? time.ECMSTime) : String(time);
 
-    const sent = await call(state, senderUrl, 'CorrespondenceLetterOutbound', governmentDocument(opts));
-    const echoed = sent.GovernmentDocument && sent.GovernmentDocument.CorrespondenceLetter;
+  const document = (to) => letter(args['letter-id'], args.date, args.subject, args.sender, to, pdf);
+  const sent = await send(call, sender, document(args.receiver));
+  if (!sent.sent) throw new Error(`the letter was refused: ${JSON.stringify(sent.detail)}`);
+  out.sent = { ProcessID: sent.sent.ProcessID, ProcessTime: sent.sent.ProcessTime };
+  const refused = await send(call, sender, document(UNKNOWN));
+  if (!refused.fault) throw new Error('a letter to an unknown receiver was accepted');
+  out.unknownReceiver = {
+    mechanism: 'callback error .root.Envelope.Body.Fault', faultCode: faultCode(refused.fault),
+    ErrorCode: refused.detail.ErrorCode, ErrorDescription: refused.detail.ErrorDescription,
+  };
 
-    const pulled = await call(state, receiverUrl, 'CorrespondenceLetterInbound', {});
-    if (!pulled || !pulled.GovernmentDocument) throw new Error(`the receiver's queue had no letter: ${JSON.stringify(pulled)}`);
-    const letter = pulled.GovernmentDocument.CorrespondenceLetter;
-    const signature = pulled.GovernmentDocument.GovernmentSignature || null;
+  const item = await call(receiver, 'CorrespondenceLetterInbound');
+  if (!item || !item.GovernmentDocument) throw new Error(`the receiver's queue had no letter: ${JSON.stringify(item)}`);
+  const body = item.GovernmentDocument.CorrespondenceLetter;
+  const main = Buffer.from(body.MainLetterBinaryObject.$value, 'base64');
+  out.pulled = {
+    ProcessID: item.ProcessID, LetterID: body.ID, CorrespondenceDate: body.CorrespondenceDate, Subject: body.Subject,
+    Sender: body.SenderParty.DepartmentOrganization.ID, Receiver: body.ReceiverParty.DepartmentOrganization.ID,
+    MainLetterMimeCode: body.MainLetterBinaryObject.attributes.mimeCode,
+    MainLetterSha256: crypto.createHash('sha256').update(main).digest('hex'), MainLetterSize: main.length,
+  };
+  const deleted = await call(receiver, 'CorrespondenceLetterDelete', { ProcessID: item.ProcessID });
+  out.deleted = { ProcessID: deleted.ProcessID, ProcessTime: deleted.ProcessTime };
+  const after = await call(receiver, 'CorrespondenceLetterInbound');
+  out.emptyAfterDelete = !after || after.ProcessID === undefined;
 
-    const deleted = await call(state, receiverUrl, 'CorrespondenceLetterDelete', { ProcessID: pulled.ProcessID });
-    const after = await call(state, receiverUrl, 'CorrespondenceLetterInbound', {});
+  const facts = { LetterID: args['letter-id'], CorrespondenceDate: args.date, Subject: args.subject };
+  const received = await call(receiver, 'CorrespondenceLetterOutbound', { ReceiveLetterNotifier: facts });
+  out.receiveNotifier = { ProcessID: received.ProcessID };
+  const accept = { LetterID: args['letter-id'], AcceptID: args['accept-id'], CorrespondenceDate: args.date,
+    Subject: args.subject };
+  const accepted = await call(receiver, 'CorrespondenceLetterOutbound', { AcceptLetterNotifier: accept });
+  out.acceptNotifier = { ProcessID: accepted.ProcessID };
 
-    const out = {
-      soapPackageVersion: SOAP_VERSION,
-      soapVersion: opts.soap12 ? '1.2' : '1.1',
-      port,
-      wsdl: { url: opts.wsdl, endpoint: wsdlEndpoint, portAddress, loadedAsServed: loaded.loadedAsServed,
-        workaround: loaded.workaround, loadError: loaded.loadError },
-      endpoints: { sender: senderUrl, receiver: receiverUrl },
-      organizations: infos.map((i) => i.OrganizationID),
-      sent: {
-        ProcessID: text(sent.ProcessID), processID: text(sent.processID), ProcessTime: text(sent.ProcessTime),
-        Subject: echoed ? text(echoed.Subject) : null,
-      },
-      pulled: {
-        ProcessID: text(pulled.ProcessID), processID: text(pulled.processID), ProcessTime: text(pulled.ProcessTime),
-        LetterID: text(letter.ID), CorrespondenceDate: text(letter.CorrespondenceDate), Subject: text(letter.Subject),
-        SecretCode: text(letter.SecretCode), SpeedCode: text(letter.SpeedCode),
-        Sender: text(letter.SenderParty && letter.SenderParty.DepartmentOrganization.ID),
-        Receiver: text(letter.ReceiverParty && letter.ReceiverParty.DepartmentOrganization.ID),
-        LetterAttributeID: (letter.attributes && letter.attributes.ID) || null,
-        MainLetterMimeCode: letter.MainLetterBinaryObject.attributes.mimeCode,
-        MainLetterBase64: text(letter.MainLetterBinaryObject),
-      },
-      signature: signature && {
-        TypeCode: text(signature.TypeCode),
-        SignerDepartmentCode: text(signature.SignerParty && signature.SignerParty.DepartmentCode),
-        ReferenceURIs: [].concat(signature.Signature.SignedInfo.Reference).map((r) => r.attributes.URI),
-        X509SubjectName: text(signature.Signature.KeyInfo.X509Data.X509SubjectName),
-        HasCertificate: Boolean(text(signature.Signature.KeyInfo.X509Data.X509Certificate)),
-      },
-      deleted: { ProcessID: text(deleted.ProcessID), ProcessTime: text(deleted.ProcessTime) },
-      queueEmptyAfterDelete: !after || !after.ProcessID,
-    };
-    process.stdout.write(`${JSON.stringify(out)}\n`);
-  } catch (err) {
-    const client = state.client;
-    process.stderr.write(`${JSON.stringify({
-      error: String((err && err.message) || err),
-      operation: state.last,
-      errorDetail: faultDetail(err),
-      lastRequest: client ? client.lastRequest : null,
-      lastResponse: client ? client.lastResponse : null,
-      stack: err && err.stack,
-    })}\n`);
-    process.exit(1);
+  out.senderPulled = [];
+  for (let i = 0; i < 2; i += 1) {
+    const pulled = await call(sender, 'CorrespondenceLetterInbound');
+    const kind = NOTIFIERS.find((n) => pulled && pulled[n]);
+    if (!kind) throw new Error(`expected a notifier at the sender, got ${JSON.stringify(pulled)}`);
+    out.senderPulled.push({ kind, ProcessID: pulled.ProcessID, LetterID: pulled[kind].LetterID,
+      AcceptID: pulled[kind].AcceptID || '' });
+    await call(sender, 'CorrespondenceLetterDelete', { ProcessID: pulled.ProcessID });
   }
+  const status = list((await call(sender, 'OutboundStatus')).Outbound).find((o) => o.ProcessID === out.sent.ProcessID);
+  if (!status) throw new Error(`OutboundStatus does not list ${out.sent.ProcessID}`);
+  out.status = { ProcessID: status.ProcessID, LetterID: status.LetterID, ProcessStatus: status.ProcessStatus,
+    AcceptID: status.AcceptID || '' };
+  // The envelope node-soap wrote last (SOAP 1.1 or 1.2, from forceSoap12Headers).
+  out.wsdl.envelope = (/<\w+:Envelope\b[^>]*?xmlns:\w+="([^"]+)"/.exec(client.lastRequest) || [])[1] || null;
+  process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
-main();
+main().catch((err) => {
+  const fault = err && err.root && err.root.Envelope && err.root.Envelope.Body.Fault;
+  process.stderr.write(`${(err && err.stack) || err}\n${fault ? `fault: ${JSON.stringify(fault)}\n` : ''}`);
+  process.exit(1);
+});
