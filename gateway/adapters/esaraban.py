@@ -214,3 +214,36 @@ def _body(root: etree._Element) -> etree._Element:
 def read_file(path: Path) -> Attachment:
     """An attachment from a file, its mimeCode taken from the extension."""
     return Attachment(mime_code=path.suffix.lstrip(".").lower() or "txt", content=path.read_bytes())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Exchange:
+    """One HTTP request and its answer, byte for byte (what the conformance reports show)."""
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: bytes
+    status: int                   # 0: no answer (the error says why)
+    response_headers: dict[str, str]
+    response_body: bytes
+    seconds: float
+    error: str = ""
+
+
+def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float = DEFAULT_TIMEOUT_S,
+         session: requests.Session | None = None, verify: bool | str = True, method: str = "POST",
+         clock: Clock | None = None) -> Exchange:
+    """Send exactly ``body`` with exactly ``headers`` (no SOAPAction unless given) and keep both sides."""
+    clock = clock or SystemClock()
+    started = clock.now()
+    try:
+        response = (session or requests).request(method, url, data=body if method == "POST" else None,
+                                                 headers=headers, timeout=timeout, verify=verify)
+    except requests.RequestException as exc:
+        return Exchange(method=method, url=url, request_headers=dict(headers), request_body=body, status=0,
+                        response_headers={}, response_body=b"", error=f"{type(exc).__name__}: {exc}",
+                        seconds=(clock.now() - started).total_seconds())
+    return Exchange(method=method, url=url, request_headers=dict(headers), request_body=body,
+                    status=response.status_code, response_headers=dict(response.headers),
+                    response_body=response.content, seconds=(clock.now() - started).total_seconds())

@@ -1,6 +1,6 @@
 """The layers are folders, and these rules hold on them (docs/architecture.md).
 
-Import direction: cli -> runtime -> adapters -> operations -> (pipeline, store,
+Import direction: cli -> conformance -> runtime -> adapters -> operations -> (pipeline, store,
 ports, telemetry) -> core. Each rule below is keyed on a folder prefix, so a
 new module is classified by where it is put, never by a hand-kept list.
 """
@@ -17,7 +17,7 @@ PKG = Path(__file__).resolve().parents[2] / "gateway"
 # Third-party imports allowed in the pure layers (besides the standard library).
 PURE_THIRD_PARTY = {"lxml", "signxml", "cryptography"}
 # Layers, lowest first. A module may import its own layer and those below it.
-LAYERS = ["core", "ports", "pipeline", "store", "telemetry", "operations", "adapters", "runtime", "cli"]
+LAYERS = ["core", "ports", "pipeline", "store", "telemetry", "operations", "adapters", "runtime", "conformance", "cli"]
 # Who may import each driver (path prefixes inside gateway/).
 DRIVERS = {
     "spyne": ("adapters/soap/",),
