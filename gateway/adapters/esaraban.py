@@ -247,3 +247,8 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float = DEF
     return Exchange(method=method, url=url, request_headers=dict(headers), request_body=body,
                     status=response.status_code, response_headers=dict(response.headers),
                     response_body=response.content, seconds=(clock.now() - started).total_seconds())
+
+
+def new_session() -> requests.Session:
+    """A connection-keeping session for :func:`post` (the conformance kit keeps one per e-Saraban)."""
+    return requests.Session()

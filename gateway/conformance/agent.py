@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import base64
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
-import requests
 from lxml import etree
 
-from gateway.adapters.esaraban import DEFAULT_TIMEOUT_S, Exchange, post
+from gateway.adapters.esaraban import DEFAULT_TIMEOUT_S, Exchange, new_session, post
 from gateway.core import ns
 from gateway.core.xml import safe as xmlsafe
 from gateway.ports import Clock
@@ -115,7 +114,11 @@ class Agent:
     timeout: float = DEFAULT_TIMEOUT_S
     verify: bool | str = True
     auth: tuple[str, str] | None = None
-    session: requests.Session = field(default_factory=requests.Session)
+    session: object = None             # a requests.Session that keeps connections (made by the adapter)
+
+    def __post_init__(self) -> None:
+        if self.session is None:
+            self.session = new_session()
 
     def envelope(self, body: str, *, version: str = "1.1", addressing: str = "correct",
                  body_id: bool = False) -> bytes:
