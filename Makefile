@@ -32,7 +32,8 @@ $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/packag
 # Debian packages the tests use: PostgreSQL server binaries (the suite starts its own
 # cluster), xmlsec1 (signature interop), and the foreign SOAP stacks whose generated clients
 # run the interop flow (tests/interop/README.md): Node.js and npm, PHP with SoapClient, JAX-WS
-# (wsimport, with the JDK), Mono (wsdl, mcs). Installed when missing and we are root.
+# (wsimport, with the JDK), Mono (wsdl, mcs); Chromium and ChromeDriver, with a Thai font, for the
+# browser tests of the HTML reports. Installed when missing and we are root.
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
@@ -41,6 +42,8 @@ system-deps:
 	php -r 'exit(class_exists("SoapClient") ? 0 : 1);' 2>/dev/null || missing="$$missing php-cli php-soap"; \
 	command -v wsimport >/dev/null || missing="$$missing jaxws"; \
 	{ command -v wsdl >/dev/null && command -v mcs >/dev/null; } || missing="$$missing mono-devel"; \
+	{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || missing="$$missing chromium chromium-driver"; \
+	fc-list :lang=th 2>/dev/null | grep -q . || missing="$$missing fonts-thai-tlwg"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else echo "install the Debian packages:$$missing" >&2; exit 1; fi; \

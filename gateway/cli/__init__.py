@@ -3,7 +3,8 @@
 Only this package reads the environment (GATEWAY_* variables, each named in
 --help; see ``env.py``). The commands live by concern: ``node.py`` (serve,
 worker, migrate, directory sync), ``operator.py`` (letters), ``client.py``
-(send, pull, ack, status, orgs) and ``pki.py`` (pki, passwd).
+(send, pull, ack, status, orgs), ``pki.py`` (pki, passwd) and ``conformance.py``
+(the conformance kit).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 from gateway import __version__
 from gateway import config as configmod
 from gateway.adapters.esaraban import ClientError
+from gateway.cli import conformance
 from gateway.cli.client import NOTIFIER_KINDS, cmd_ack, cmd_orgs, cmd_pull, cmd_send, cmd_status
 from gateway.cli.env import _epilog
 from gateway.cli.node import cmd_directory_sync, cmd_migrate, cmd_serve, cmd_worker
@@ -112,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync = directory_sub.add_parser("sync", help="fetch, verify and keep the authority's snapshot")
     sync.add_argument("--config", help="configuration naming [directory_authority]")
     sync.set_defaults(func=cmd_directory_sync)
+
+    conformance.register(sub)
 
     passwd = sub.add_parser("passwd", help="make the password_hash of an organisation's e-Saraban (reads stdin)")
     passwd.add_argument("org", metavar="ORGANIZATION_ID")

@@ -1,0 +1,161 @@
+"""``gateway conformance ...`` and ``gateway reference-peer``: the conformance kit on the command line.
+
+``node`` plays both e-Sarabans against an agency interface (the A-cases), ``peer`` checks a
+node port (B-cases), ``client`` tests an e-Saraban client (C-cases), ``verify`` checks a signed
+JSON report. Every plan writes the same reports: a progress line per case, then optionally JUnit
+XML, one standalone HTML file and a JSON result signed with the operator's key.
+Exit status: 0 when every case that ran passed, 1 otherwise, 2 for a usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gateway import __version__
+from gateway.adapters.clock import SystemClock
+from gateway.conformance import node_edges, node_plan, plan, reports  # noqa: F401 - node_edges registers cases
+from gateway.conformance.agent import Agent
+from gateway.core.errors import ConfigError
+from gateway.core.time import wire_time
+
+
+def add_report_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--only", action="append", default=[], metavar="IDS",
+                   help="run only these cases (IDs or patterns, comma-separated: A1,A2*)")
+    p.add_argument("--skip", action="append", default=[], metavar="IDS", help="leave these cases out")
+    p.add_argument("--junit", metavar="FILE", help="write JUnit XML")
+    p.add_argument("--html", metavar="FILE", help="write one standalone HTML report (Thai and English)")
+    p.add_argument("--json", metavar="FILE", help="write the result as JSON signed with --sign-key/--sign-cert")
+    p.add_argument("--sign-key", metavar="PEM", help="the operator's private key that signs the JSON result")
+    p.add_argument("--sign-cert", metavar="PEM", help="its certificate (embedded in the JSON result)")
+    p.add_argument("--list", action="store_true", help="list the plan's cases and exit")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    conformance = sub.add_parser("conformance", help="numbered conformance plans for nodes and e-Saraban clients")
+    plans = conformance.add_subparsers(dest="conformance_command", required=True)
+
+    node = plans.add_parser("node", help="the agency-interface plan (A-cases) against any node",
+                            description="Plays the sending and the receiving e-Saraban against an agency-interface "
+                                        "endpoint. Use test organisations: the kit pulls their queues.")
+    node.add_argument("--endpoint", required=True, help="the sender organisation's agency endpoint URL")
+    node.add_argument("--sender", required=True, metavar="ORG", help="OrganizationID of the sending test organisation")
+    node.add_argument("--receiver", required=True, metavar="ORG", help="OrganizationID of the receiving one")
+    node.add_argument("--receiver-endpoint", metavar="URL",
+                      help="the receiver's endpoint (default: --endpoint with /<sender> replaced by /<receiver>)")
+    node.add_argument("--visibility-timeout", type=float, metavar="SECONDS",
+                      help="the node's visibility timeout, as configured; A19 waits it out (not checkable if absent)")
+    node.add_argument("--max-wait", type=float, default=60.0, metavar="SECONDS",
+                      help="the longest one case may wait (default 60)")
+    node.add_argument("--large-mb", type=float, default=5.0, metavar="MB", help="size of A20's enclosure (default 5)")
+    node.add_argument("--signer-key", metavar="PEM", help="the sender organisation's key, for A21's signed letter")
+    node.add_argument("--signer-cert", metavar="PEM", help="its certificate")
+    node.add_argument("--user", help="HTTP Basic user, when the node asks for credentials (default: the OrganizationID)")
+    node.add_argument("--password", help="HTTP Basic password of both test organisations' endpoints")
+    node.add_argument("--ca", help="CA file to verify the node's HTTPS certificate")
+    node.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one answer (default 120)")
+    add_report_options(node)
+    node.set_defaults(func=cmd_node)
+
+    verify = plans.add_parser("verify", help="check a signed JSON result: its signature, and whether the target passed")
+    verify.add_argument("report", metavar="REPORT", help="the JSON file written with --json")
+    verify.add_argument("--ca", action="append", default=[], metavar="PEM",
+                        help="CA certificate(s) the signer's certificate must be issued by (repeatable)")
+    verify.set_defaults(func=cmd_verify)
+
+
+def receiver_endpoint(endpoint: str, sender: str, receiver: str) -> str:
+    """The receiver's endpoint: a tenant endpoint ``.../<sender>`` becomes ``.../<receiver>``."""
+    trimmed = endpoint.rstrip("/")
+    if trimmed.endswith(f"/{sender}"):
+        return trimmed[: -len(sender)] + receiver
+    return endpoint
+
+
+def _list(cases: list[plan.Case]) -> int:
+    for c in cases:
+        print(f"{c.id:<5} {c.section:<22} {c.title_en}\n      {'':<22} {c.title_th}")
+    return 0
+
+
+def finish(report: plan.Report, args: argparse.Namespace) -> int:
+    """The summary on the terminal and the report files asked for; the exit status."""
+    report.finished = wire_time(SystemClock().now())
+    print(reports.summary(report))
+    if args.json and not (args.sign_key and args.sign_cert):
+        print("gateway: --json needs --sign-key and --sign-cert (the operator's key signs the result)", file=sys.stderr)
+        return 2
+    try:
+        reports.write_reports(report, junit=args.junit, html_path=args.html, json_path=args.json,
+                              key_pem=Path(args.sign_key).read_bytes() if args.sign_key else None,
+                              cert_pem=Path(args.sign_cert).read_bytes() if args.sign_cert else None)
+    except (OSError, ValueError, ConfigError) as exc:   # a key that is not PEM, or not the certificate's
+        print(f"gateway: the reports were not written: {exc}", file=sys.stderr)
+        return 2
+    for label, path in (("JUnit", args.junit), ("HTML", args.html), ("signed JSON", args.json)):
+        if path:
+            print(f"  {label}: {path}")
+    return 0 if report.passed else 1
+
+
+def play(plan_name: str, ctx: object, target: dict[str, str], args: argparse.Namespace) -> int:
+    cases = plan.PLANS[plan_name]
+    if args.list:
+        return _list(cases)
+    try:
+        chosen = plan.select(cases, args.only, args.skip)
+    except ValueError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    clock = SystemClock()
+    report = plan.Report(plan=plan_name, target=target, started=wire_time(clock.now()), kit_version=__version__)
+    print(f"conformance plan '{plan_name}' ({len(chosen)} of {len(cases)} cases) against "
+          + ", ".join(f"{k} {v}" for k, v in target.items()), flush=True)
+    plan.run(report, chosen, ctx, clock=clock, progress=reports.progress(sys.stdout))
+    return finish(report, args)
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    clock = SystemClock()
+    other = args.receiver_endpoint or receiver_endpoint(args.endpoint, args.sender, args.receiver)
+    verify: bool | str = args.ca or True
+
+    def agent(endpoint: str, org: str) -> Agent:
+        auth = ((args.user or org), args.password) if args.password else None
+        return Agent(endpoint=endpoint, org=org, clock=clock, timeout=args.timeout, verify=verify, auth=auth)
+
+    signer = None
+    if args.signer_key or args.signer_cert:
+        if not (args.signer_key and args.signer_cert):
+            print("gateway: --signer-key and --signer-cert go together", file=sys.stderr)
+            return 2
+        from gateway.core.trust import pki, signing
+        signer = signing.Signer(org_id=args.sender, key=pki.load_private_key(Path(args.signer_key).read_bytes()),
+                                certificate=pki.load_certificate(Path(args.signer_cert).read_bytes()))
+    ctx = node_plan.NodeContext(sender=agent(args.endpoint, args.sender), receiver=agent(other, args.receiver),
+                                clock=clock, visibility_timeout=args.visibility_timeout, max_wait=args.max_wait,
+                                large_bytes=int(args.large_mb * 1024 * 1024), signer=signer)
+    target = {"endpoint": args.endpoint, "sender": args.sender, "receiver-endpoint": other,
+              "receiver": args.receiver}
+    return play("node", ctx, target, args)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """0: the signature verifies and every case that ran passed; 1: it does not verify, or the target failed."""
+    from gateway.core.trust import pki
+    trusted = [cert for path in args.ca for cert in pki.load_certificates(Path(path).read_bytes())] or None
+    try:
+        verified = reports.verify(Path(args.report).read_bytes(), trusted=trusted, now=SystemClock().now())
+    except reports.ReportInvalid as exc:
+        print(f"gateway: {args.report} does not verify: {exc}", file=sys.stderr)
+        return 1
+    report = verified.report
+    counts = {}
+    for outcome in report.get("outcomes", []):
+        counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
+    print(f"{args.report}: signature valid, signed by {verified.signer_subject}")
+    print(f"  plan {report.get('plan')} against " + ", ".join(f"{k} {v}" for k, v in report.get("target", {}).items()))
+    print(f"  {len(report.get('outcomes', []))} cases: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    print("  the target conforms" if verified.passed else "  the target does NOT conform")
+    return 0 if verified.passed else 1

@@ -1,0 +1,107 @@
+"""`gateway conformance node` against a `gateway serve` process, as a vendor or operator runs it.
+
+Real processes on the real clock: the node is configured with a two-second visibility timeout so
+A19 can wait it out; the kit signs A21's letter with the sender's development key, and its JSON
+result with the node's. Every case passes, the exit status is 0, the reports are written and the
+signed result verifies.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from gateway.testing.live import free_port
+
+pytestmark = pytest.mark.acceptance
+GATEWAY = [sys.executable, "-m", "gateway"]
+SENDER, RECEIVER = "2000100000", "2000350000"
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("conformance-node")
+    port = free_port()
+    (folder / "node.toml").write_text(
+        f'[server]\nport = {port}\n[storage]\ndata_dir = "var"\n[policy]\nvisibility_timeout_seconds = 2\n',
+        encoding="utf-8")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    subprocess.run([*GATEWAY, "migrate", "--config", "node.toml"], cwd=folder, check=True, capture_output=True,
+                   timeout=120)
+    proc = subprocess.Popen([*GATEWAY, "serve", "--config", "node.toml"], cwd=folder, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"gateway serve did not start:\n{proc.stdout.read()}")
+        time.sleep(0.1)
+    yield base, folder
+    proc.terminate()
+    proc.communicate(timeout=20)
+
+
+def conformance(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*GATEWAY, "conformance", *args], cwd=folder, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONIOENCODING="utf-8"))
+
+
+def test_every_case_passes_and_the_reports_are_written(node):
+    base, folder = node
+    pki = folder / "var" / "pki"
+    done = conformance(folder, "node", "--endpoint", f"{base}/ecms-ws01/service2/{SENDER}", "--sender", SENDER,
+                       "--receiver", RECEIVER, "--visibility-timeout", "2", "--max-wait", "10", "--large-mb", "2",
+                       "--signer-key", str(pki / "orgs" / f"{SENDER}.key"),
+                       "--signer-cert", str(pki / "orgs" / f"{SENDER}.pem"),
+                       "--junit", "report.xml", "--html", "report.html", "--json", "report.json",
+                       "--sign-key", str(pki / "node.key"), "--sign-cert", str(pki / "node.pem"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    progress = [line for line in lines if line.startswith("[")]
+    assert len(progress) == 26 and all(" PASS " in line for line in progress), done.stdout
+    assert any("A19" in line for line in progress)
+    for name in ("report.xml", "report.html", "report.json"):
+        assert (folder / name).stat().st_size > 1000, name
+    verified = conformance(folder, "verify", "report.json", "--ca", str(pki / "ca.pem"))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "26" in verified.stdout and "gateway" in verified.stdout
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    assert {o["status"] for o in report["report"]["outcomes"]} == {"passed"}
+
+
+def test_a_tampered_report_does_not_verify(node):
+    base, folder = node
+    pki = folder / "var" / "pki"
+    done = conformance(folder, "node", "--endpoint", f"{base}/ecms-ws01/service2/{SENDER}", "--sender", SENDER,
+                       "--receiver", RECEIVER, "--only", "A1,A12", "--json", "small.json",
+                       "--sign-key", str(pki / "node.key"), "--sign-cert", str(pki / "node.pem"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads((folder / "small.json").read_text(encoding="utf-8"))
+    data["report"]["outcomes"][0]["status"] = "failed"
+    (folder / "tampered.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    refused = conformance(folder, "verify", "tampered.json")
+    assert refused.returncode == 1 and "does not verify" in (refused.stdout + refused.stderr).lower()
+
+
+def test_a_failing_case_gives_exit_status_1_and_usage_errors_2(node):
+    base, folder = node
+    wrong = conformance(folder, "node", "--endpoint", f"{base}/ecms-ws01/service2/{SENDER}", "--sender", SENDER,
+                        "--receiver", "2000999999", "--only", "A1")
+    assert wrong.returncode == 1 and "FAIL" in wrong.stdout and "2000999999" in wrong.stdout
+    unknown = conformance(folder, "node", "--endpoint", f"{base}/ecms-ws01/service2/{SENDER}", "--sender", SENDER,
+                          "--receiver", RECEIVER, "--only", "Z9")
+    assert unknown.returncode == 2 and "Z9" in unknown.stderr
+    listed = conformance(folder, "node", "--endpoint", base, "--sender", SENDER, "--receiver", RECEIVER, "--list")
+    assert listed.returncode == 0 and "A26" in listed.stdout and "คิวว่าง" in listed.stdout
