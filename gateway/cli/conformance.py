@@ -58,6 +58,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_report_options(node)
     node.set_defaults(func=cmd_node)
 
+    client = plans.add_parser("client", help="test an e-Saraban client: a reference node records what it sends (C-cases)",
+                              description="Starts a reference node that records every request, prints the steps "
+                                          "to perform in your e-Saraban product, then checks what it sent and in "
+                                          "which order against the standard.")
+    client.add_argument("--data-dir", required=True, help="a new, empty folder for the reference node's data")
+    client.add_argument("--host", default="127.0.0.1", help="address the reference node listens on (default 127.0.0.1)")
+    client.add_argument("--port", type=int, default=8090, help="its port (default 8090; 0 picks a free one)")
+    client.add_argument("--org", default="2000350000", metavar="ORG",
+                        help="the organisation your product acts as (default 2000350000)")
+    client.add_argument("--kit-org", default="2000100000", metavar="ORG",
+                        help="the organisation the kit plays (default 2000100000)")
+    client.add_argument("--config", help="a node configuration (TOML) for the reference node, e.g. with credentials "
+                                         "and TLS for a product on another machine")
+    client.add_argument("--step-timeout", type=float, default=600.0, metavar="SECONDS",
+                        help="how long a step may take (default 600)")
+    client.add_argument("--interactive", action="store_true",
+                        help="wait for Enter after each step (default: go on as soon as the requests arrive)")
+    add_report_options(client)
+    client.set_defaults(func=cmd_client)
+
     verify = plans.add_parser("verify", help="check a signed JSON result: its signature, and whether the target passed")
     verify.add_argument("report", metavar="REPORT", help="the JSON file written with --json")
     verify.add_argument("--ca", action="append", default=[], metavar="PEM",
@@ -159,3 +179,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
     print(f"  {len(report.get('outcomes', []))} cases: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     print("  the target conforms" if verified.passed else "  the target does NOT conform")
     return 0 if verified.passed else 1
+
+
+def cmd_client(args: argparse.Namespace) -> int:
+    from gateway.conformance import client_plan
+    if args.list:
+        return _list(plan.PLANS["client"])
+    folder = Path(args.data_dir)
+    if folder.exists() and any(folder.iterdir()):
+        print(f"gateway: {folder} is not empty; give a new folder (a reused database refuses the same letter "
+              "number with different content)", file=sys.stderr)
+        return 2
+    config = None
+    if args.config:
+        from gateway.cli.env import load_config
+        config = load_config(args)
+
+    def enter(step) -> None:
+        input("  กด Enter เมื่อทำขั้นตอนนี้แล้ว / press Enter when done: ")
+
+    try:
+        report = client_plan.run_client_session(
+            data_dir=folder, port=args.port, host=args.host, vendor_org=args.org, kit_org=args.kit_org,
+            steps_out=sys.stdout, wait=enter if args.interactive else None, step_timeout=args.step_timeout,
+            config=config, only=args.only, skip=args.skip, progress=reports.progress(sys.stdout))
+    except ValueError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    return finish(report, args)
