@@ -5,6 +5,9 @@
 2. Accepting letters from a legacy client (durable, signed for the wire), SQLite and PostgreSQL.
 3. A letter delivered node A -> node B with a signed receipt: throughput, and submit-to-inbox
    latency (p50/p99) at half of that load.
+4. The conformance kit's agency-interface plan (the same case objects `gateway conformance node`
+   and the tests run) with the sender on node A and the receiver on node B: each case's time,
+   and which cases a two-node path does not pass yet.
 
 Load comes from separate client processes. The machine is shared and noisy: read the ratios,
 not the absolute numbers. Usage: python -m bench [--seconds 10] [--clients 8] [--skip-postgres]
@@ -241,13 +244,48 @@ def phase_delivery(args, label: str, db_a: str, db_b: str, work: Path, accept_ra
     return throughput, p50, p99
 
 
+def phase_conformance(args, work: Path) -> None:
+    """The A-plan across two nodes (SQLite): the cases are data shared with the CLI and the tests."""
+    from gateway.adapters.clock import SystemClock
+    from gateway.conformance import node_edges, node_plan, plan  # noqa: F401 - node_edges registers cases
+    from gateway.conformance.agent import Agent
+    ports, procs = node_pair(work, f"sqlite:{work / 'a.sqlite3'}", f"sqlite:{work / 'b.sqlite3'}", args.threads)
+    clock = SystemClock()
+    try:
+        base = "http://127.0.0.1:{}/ecms-ws01/service2/{}"
+        ctx = node_plan.NodeContext(
+            sender=Agent(endpoint=base.format(ports["moe-hub"], CENTRAL), org=CENTRAL, clock=clock, timeout=30),
+            receiver=Agent(endpoint=base.format(ports["moe-r15"], CHIANGMAI), org=CHIANGMAI, clock=clock, timeout=30),
+            clock=clock, delivery_wait=30.0, large_bytes=2 * 1024 * 1024)
+        report = plan.Report(plan="node", target={}, started="")
+        started = time.time()
+        plan.run(report, plan.PLANS["node"], ctx, clock=clock)
+        took = time.time() - started
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait()
+    counts = report.counts()
+    slowest = sorted(report.outcomes, key=lambda o: -o.seconds)[:3]
+    print(f"  conformance plan A across two nodes: {counts['passed']}/{len(report.outcomes)} passed in {took:.1f} s; "
+          "slowest " + ", ".join(f"{o.case.id} {o.seconds:.1f} s" for o in slowest))
+    for outcome in report.outcomes:
+        if outcome.status not in (plan.Status.PASSED, plan.Status.NOT_CHECKABLE):
+            print(f"    {outcome.case.id} {outcome.status}: {outcome.message.splitlines()[0][:150]}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--threads", type=int, default=8, help="server threads (both servers)")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--only-conformance", action="store_true", help="run phase 4 only")
     args = parser.parse_args()
+    if args.only_conformance:
+        with tempfile.TemporaryDirectory() as tmp:
+            phase_conformance(args, Path(tmp))
+        return 0
     print(f"machine: {os.cpu_count()} cores; {args.clients} client threads in 2 processes; "
           f"{args.seconds:.0f} s per measurement")
     echo = phase_echo(args)
@@ -271,6 +309,8 @@ def main() -> int:
     finally:
         if cluster:
             cluster.destroy()
+    with tempfile.TemporaryDirectory() as tmp:
+        phase_conformance(args, Path(tmp))
     return 0
 
 

@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="the node's visibility timeout, as configured; A19 waits it out (not checkable if absent)")
     node.add_argument("--max-wait", type=float, default=60.0, metavar="SECONDS",
                       help="the longest one case may wait (default 60)")
+    node.add_argument("--delivery-wait", type=float, default=0.0, metavar="SECONDS",
+                      help="how long a letter or notifier may take to reach the other organisation, when the two are "
+                           "hosted on different nodes (default 0: the same node)")
     node.add_argument("--large-mb", type=float, default=5.0, metavar="MB", help="size of A20's enclosure (default 5)")
     node.add_argument("--signer-key", metavar="PEM", help="the sender organisation's key, for A21's signed letter")
     node.add_argument("--signer-cert", metavar="PEM", help="its certificate")
@@ -155,6 +158,7 @@ def cmd_node(args: argparse.Namespace) -> int:
                                 certificate=pki.load_certificate(Path(args.signer_cert).read_bytes()))
     ctx = node_plan.NodeContext(sender=agent(args.endpoint, args.sender), receiver=agent(other, args.receiver),
                                 clock=clock, visibility_timeout=args.visibility_timeout, max_wait=args.max_wait,
+                                delivery_wait=args.delivery_wait,
                                 large_bytes=int(args.large_mb * 1024 * 1024), signer=signer)
     target = {"endpoint": args.endpoint, "sender": args.sender, "receiver-endpoint": other,
               "receiver": args.receiver}

@@ -75,7 +75,7 @@ def sent_twice(ctx: NodeContext) -> None:
     first = ok(ctx.sender.send(document), "the first send")
     again = ok(ctx.sender.send(document), "the same letter again")
     expect_equal("ProcessID of the repeated send", first.process_id, again.process_id)
-    got = find_item(ctx.receiver, is_letter(letter_id), "the receiver's pull")
+    got = find_item(ctx, ctx.receiver, is_letter(letter_id), "the receiver's pull")
     ok(ctx.receiver.delete(got.process_id), "delete")
     for _ in range(50):
         reply = ok(ctx.receiver.pull(), "the receiver's pull")
@@ -96,10 +96,10 @@ def delete_unknown(ctx: NodeContext) -> None:
 def withdraw_and_resend(ctx: NodeContext) -> None:
     letter_id, document = ctx.letter("3")
     first = ok(ctx.sender.send(document), "send")
-    got = find_item(ctx.receiver, is_letter(letter_id), "the receiver's pull")
+    got = find_item(ctx, ctx.receiver, is_letter(letter_id), "the receiver's pull")
     ok(ctx.receiver.delete(got.process_id), "delete")
     ok(ctx.receiver.notify("RejectLetterNotifier", letter_id, ctx.today, "ส่งผิดหน่วยงาน"), "RejectLetterNotifier")
-    rejection = find_item(ctx.sender, is_notifier("RejectLetterNotifier", letter_id), "the sender's pull")
+    rejection = find_item(ctx, ctx.sender, is_notifier("RejectLetterNotifier", letter_id), "the sender's pull")
     ok(ctx.sender.delete(rejection.process_id), "delete the rejection")
     row = status_of(ctx.sender, first.process_id, "OutboundStatus")
     expect_equal("ProcessStatus", "REJECTED", (row.findtext("ProcessStatus") or "").strip())
@@ -109,7 +109,7 @@ def withdraw_and_resend(ctx: NodeContext) -> None:
     ok(ctx.sender.withdraw(letter_id, ctx.today, ctx.sender.org, ctx.receiver.org), "withdraw")
     resent = ok(ctx.sender.send(corrected), "the corrected letter")
     expect(resent.process_id != first.process_id, "the resent letter has the withdrawn letter's ProcessID")
-    got = find_item(ctx.receiver, is_letter(letter_id), "the receiver's pull of the corrected letter")
+    got = find_item(ctx, ctx.receiver, is_letter(letter_id), "the receiver's pull of the corrected letter")
     expect_equal("Subject of the corrected letter", SUBJECT + " (แก้ไข)",
                  got.item.findtext(f"{ns.ram('CorrespondenceLetter')}/{ns.ram('Subject')}"))
     ok(ctx.receiver.delete(got.process_id), "delete")
@@ -129,11 +129,11 @@ def visibility_timeout(ctx: NodeContext) -> None:
                            f"wait (--max-wait {ctx.max_wait:g} s)")
     letter_id, document = ctx.letter("4")
     ok(ctx.sender.send(document), "send")
-    first = find_item(ctx.receiver, is_letter(letter_id), "the first pull")
+    first = find_item(ctx, ctx.receiver, is_letter(letter_id), "the first pull")
     hidden = ok(ctx.receiver.pull(), "a pull right after")
     expect(hidden.process_id != first.process_id, "the undeleted item is served again before the timeout")
     ctx.sleep(ctx.visibility_timeout + 1.0)
-    again = find_item(ctx.receiver, is_letter(letter_id), "a pull after the visibility timeout")
+    again = find_item(ctx, ctx.receiver, is_letter(letter_id), "a pull after the visibility timeout")
     expect_equal("ProcessID served again", first.process_id, again.process_id)
     ok(ctx.receiver.delete(again.process_id), "delete")
 
@@ -148,7 +148,7 @@ def large(ctx: NodeContext) -> None:
     if reply.fault_code == "1003":
         raise NotCheckable(f"the node's request limit is below {ctx.large_bytes} bytes of enclosure (1003)")
     ok(reply, f"a letter with a {ctx.large_bytes // 1024} KiB enclosure")
-    got = find_item(ctx.receiver, is_letter(letter_id), "the receiver's pull")
+    got = find_item(ctx, ctx.receiver, is_letter(letter_id), "the receiver's pull")
     expect_equal("SHA-256 of the large enclosure", hashlib.sha256(payload).hexdigest(),
                  hashlib.sha256(main_letter_bytes(got.item)).hexdigest())
     ok(ctx.receiver.delete(got.process_id), "delete")
@@ -170,7 +170,7 @@ def signatures(ctx: NodeContext) -> None:
     signed = signing.sign_letter(etree.fromstring(document.encode("utf-8")), ctx.signer)
     signature_value = signed.findtext(f".//{ns.ds('SignatureValue')}")
     ok(ctx.sender.send(etree.tostring(signed, encoding="unicode")), "a letter signed by its client")
-    got = find_item(ctx.receiver, is_letter(letter_id), "the receiver's pull")
+    got = find_item(ctx, ctx.receiver, is_letter(letter_id), "the receiver's pull")
     expect_equal("the client's SignatureValue at the receiver", signature_value,
                  got.item.findtext(f".//{ns.ds('SignatureValue')}"))
     ok(ctx.receiver.delete(got.process_id), "delete")
@@ -185,7 +185,7 @@ def soap12(ctx: NodeContext) -> None:
     letter_id, document = ctx.letter("7")
     sent = ok(ctx.sender.send(document, version="1.2"), "a SOAP 1.2 letter")
     expect_equal("the answer's envelope", f"{{{ns.SOAP12_ENV}}}Envelope", sent.root.tag)
-    got = find_item(ctx.receiver, is_letter(letter_id), "a SOAP 1.2 pull", version="1.2")
+    got = find_item(ctx, ctx.receiver, is_letter(letter_id), "a SOAP 1.2 pull", version="1.2")
     expect_equal("ProcessID", sent.process_id, got.process_id)
     ok(ctx.receiver.delete(got.process_id, version="1.2"), "a SOAP 1.2 delete")
     fault = refused(ctx.receiver.delete("00000000-0000-0000-0000-000000000001", version="1.2"), "3003",
@@ -203,7 +203,7 @@ def qualified_style(ctx: NodeContext) -> None:
     sent = ok(ctx.sender.send(document, qualified=True), "a qualified letter")
     expect_equal("the qualified answer element", f"{agency}CorrespondenceLetterOutboundResponse", sent.element.tag)
     expect(sent.element.find(f"{agency}processID") is None, "a qualified answer carries the legacy processID alias")
-    got = find_item(ctx.receiver, is_letter(letter_id), "a qualified pull", qualified=True)
+    got = find_item(ctx, ctx.receiver, is_letter(letter_id), "a qualified pull", qualified=True)
     expect_equal("ProcessID", sent.process_id, got.process_id)
     ok(ctx.receiver.delete(got.process_id, qualified=True), "a qualified delete")
     fault = ctx.receiver.delete("00000000-0000-0000-0000-000000000002", qualified=True)

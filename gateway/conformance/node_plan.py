@@ -42,6 +42,7 @@ class NodeContext:
     clock: Clock
     visibility_timeout: float | None = None   # the node's, as its operator declares it (seconds)
     max_wait: float = 60.0                    # the longest a case may wait
+    delivery_wait: float = 0.0                # how long an item may take to reach the other organisation's node
     large_bytes: int = 5 * 1024 * 1024
     signer: Any = None                        # a core.trust.signing.Signer of the sender, for A23
     sleep: Callable[[float], None] = time.sleep
@@ -108,15 +109,24 @@ def unqualified(reply: Reply, what: str) -> None:
                "read unqualified, unprefixed answer elements")
 
 
-def find_item(agent: Agent, wanted: Callable[[Reply], bool], what: str, **kw) -> Reply:
-    """Pull until the wanted item comes (other items of a shared test organisation are left queued)."""
-    for _ in range(MAX_PULLS):
-        reply = ok(agent.pull(**kw), what)
-        if reply.item is None:
-            break
-        if wanted(reply):
-            return reply
-    raise Failed(f"{what}: not in {agent.org}'s queue after pulling it empty")
+def find_item(ctx: "NodeContext", agent: Agent, wanted: Callable[[Reply], bool], what: str, **kw) -> Reply:
+    """Pull until the wanted item comes (other items of a shared test organisation are left queued).
+
+    An organisation on another node gets its items when they have been delivered there: the
+    queue is walked again every half second for up to ``ctx.delivery_wait`` seconds.
+    """
+    deadline = ctx.clock.now().timestamp() + ctx.delivery_wait
+    while True:
+        for _ in range(MAX_PULLS):
+            reply = ok(agent.pull(**kw), what)
+            if reply.item is None:
+                break
+            if wanted(reply):
+                return reply
+        if ctx.clock.now().timestamp() >= deadline:
+            waited = f" (waited {ctx.delivery_wait:g} s for it)" if ctx.delivery_wait else ""
+            raise Failed(f"{what}: not in {agent.org}'s queue after pulling it empty{waited}")
+        ctx.sleep(0.5)
 
 
 def is_letter(letter_id: str) -> Callable[[Reply], bool]:
@@ -216,7 +226,7 @@ def send_letter(ctx: NodeContext) -> None:
       requires=("A4",), prerequisite="the letter of A4")
 def pull_letter(ctx: NodeContext) -> None:
     sent = ctx.state["letter"]
-    reply = find_item(ctx.receiver, is_letter(sent["id"]), "CorrespondenceLetterInbound")
+    reply = find_item(ctx, ctx.receiver, is_letter(sent["id"]), "CorrespondenceLetterInbound")
     unqualified(reply, "CorrespondenceLetterInboundResponse")
     expect_equal("ProcessID", sent["process_id"], reply.process_id)
     item = reply.item
@@ -258,7 +268,7 @@ def receive_notifier(ctx: NodeContext) -> None:
     sent = ctx.state["letter"]
     reply = ok(ctx.receiver.notify("ReceiveLetterNotifier", sent["id"], ctx.today, SUBJECT), "ReceiveLetterNotifier")
     expect(bool(reply.process_id), "the notifier's answer has no ProcessID")
-    got = find_item(ctx.sender, is_notifier("ReceiveLetterNotifier", sent["id"]), "the sender's pull")
+    got = find_item(ctx, ctx.sender, is_notifier("ReceiveLetterNotifier", sent["id"]), "the sender's pull")
     expect_equal("the notifier's ProcessID at the sender", reply.process_id, got.process_id)
     expect_equal("AcceptDepartment/Code", ctx.receiver.org,
                  (got.text("ReceiveLetterNotifier/AcceptDepartment/Code") or "").strip())
@@ -274,7 +284,7 @@ def accept_notifier(ctx: NodeContext) -> None:
     sent = ctx.state["letter"]
     reply = ok(ctx.receiver.notify("AcceptLetterNotifier", sent["id"], ctx.today, SUBJECT, ACCEPT_ID),
                "AcceptLetterNotifier")
-    got = find_item(ctx.sender, is_notifier("AcceptLetterNotifier", sent["id"]), "the sender's pull")
+    got = find_item(ctx, ctx.sender, is_notifier("AcceptLetterNotifier", sent["id"]), "the sender's pull")
     expect_equal("AcceptID at the sender", ACCEPT_ID, got.text("AcceptLetterNotifier/AcceptID"))
     ok(ctx.sender.delete(got.process_id), "delete the notifier")
     row = status_of(ctx.sender, sent["process_id"], "OutboundStatus")
@@ -289,7 +299,7 @@ def dispute(ctx: NodeContext) -> None:
     sent = ctx.state["letter"]
     ok(ctx.sender.notify("InvalidAcceptIDNotifier", sent["id"], ctx.today, "เลขทะเบียนรับไม่ถูกต้อง", ACCEPT_ID),
        "InvalidAcceptIDNotifier")
-    got = find_item(ctx.receiver, is_notifier("InvalidAcceptIDNotifier", sent["id"]), "the receiver's pull")
+    got = find_item(ctx, ctx.receiver, is_notifier("InvalidAcceptIDNotifier", sent["id"]), "the receiver's pull")
     expect_equal("AcceptID of the dispute", ACCEPT_ID, got.text("InvalidAcceptIDNotifier/AcceptID"))
     ok(ctx.receiver.delete(got.process_id), "delete the dispute")
     row = status_of(ctx.sender, sent["process_id"], "OutboundStatus")
