@@ -44,7 +44,7 @@ def ensure_development_pki(config: Config, clock: Clock) -> Config:
         (replace(o, certificate=o.certificate or str(folder / f"orgs/{o.id}.pem"),
                  key=o.key or str(folder / f"orgs/{o.id}.key")) if o.hosted else o
          for o in config.directory.organizations.values()),
-        default_id=config.directory.default_id)
+        default_id=config.directory.default_id, nodes=config.directory.nodes.values())
     return replace(config, node_certificate=str(folder / "node.pem"), node_key=str(folder / "node.key"),
                    trust_anchors=config.trust_anchors or (str(folder / "ca.pem"),), directory=directory)
 

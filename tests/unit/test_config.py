@@ -67,3 +67,18 @@ def test_configuration_errors_name_the_setting(text, message):
 def test_relative_paths_follow_the_file(tmp_path):
     cfg = config.from_toml("[storage]\ndata_dir = 'data'\n", base_dir=tmp_path)
     assert cfg.database_url == f"sqlite:{tmp_path / 'data' / 'gateway.sqlite3'}"
+
+
+def test_the_development_pki_keeps_the_other_nodes_of_the_directory(tmp_path):
+    """A development node that knows other nodes still knows them once its own keys are made."""
+    from dataclasses import replace
+    from gateway.core.network.directory import Directory, PeerNode
+    from gateway.runtime import files
+    from gateway.testing.clock import FakeClock
+    demo = config.Config(data_dir=tmp_path)
+    peer = PeerNode(id="moe-r15", url="http://127.0.0.1:9/ecms-ws01/node")
+    with_peer = replace(demo, directory=Directory.build(demo.directory.organizations.values(),
+                                                        default_id=demo.directory.default_id, nodes=[peer]))
+    made = files.ensure_development_pki(with_peer, FakeClock())
+    assert made.directory.nodes == {"moe-r15": peer}
+    assert all(o.certificate for o in made.directory.hosted())
