@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.set_defaults(func=cmd_directory_sync)
 
     conformance.register(sub)
+    conformance.register_reference_peer(sub)
 
     passwd = sub.add_parser("passwd", help="make the password_hash of an organisation's e-Saraban (reads stdin)")
     passwd.add_argument("org", metavar="ORGANIZATION_ID")

@@ -61,6 +61,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_report_options(node)
     node.set_defaults(func=cmd_node)
 
+    peer = plans.add_parser("peer", help="the node-port plan (B-cases) against another node",
+                            description="Plays a node of the peer's directory: delivers signed node messages to its "
+                                        "node port and checks receipts, duplicates, refusals and timestamps.")
+    peer.add_argument("--endpoint", "--url", dest="url", required=True, help="the peer's node port (.../ecms-ws01/node)")
+    peer.add_argument("--peer-node", required=True, help="the peer's node id")
+    peer.add_argument("--peer-cert", required=True, metavar="PEM", help="the peer's node certificate; receipts must verify")
+    peer.add_argument("--node-id", required=True, help="the kit's node id, as listed in the peer's [[nodes]]")
+    peer.add_argument("--key", required=True, metavar="PEM", help="the kit's node key")
+    peer.add_argument("--cert", required=True, metavar="PEM", help="the kit's node certificate")
+    peer.add_argument("--receiver", required=True, metavar="ORG", help="an organisation the peer hosts")
+    peer.add_argument("--sender", required=True, metavar="ORG", help="an organisation the peer routes to the kit's node")
+    peer.add_argument("--org-key", metavar="PEM", help="the sender organisation's key, to sign letters end to end")
+    peer.add_argument("--org-cert", metavar="PEM", help="its certificate")
+    peer.add_argument("--receiver-endpoint", metavar="URL",
+                      help="the receiving organisation's agency endpoint at the peer (B3-B5 need it)")
+    peer.add_argument("--receiver-user", help="HTTP Basic user for that endpoint")
+    peer.add_argument("--receiver-password", help="its password")
+    peer.add_argument("--ca", help="CA file to verify the peer's HTTPS certificate")
+    peer.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one answer (default 60)")
+    add_report_options(peer)
+    peer.set_defaults(func=cmd_peer)
+
     client = plans.add_parser("client", help="test an e-Saraban client: a reference node records what it sends (C-cases)",
                               description="Starts a reference node that records every request, prints the steps "
                                           "to perform in your e-Saraban product, then checks what it sent and in "
@@ -86,6 +108,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     verify.add_argument("--ca", action="append", default=[], metavar="PEM",
                         help="CA certificate(s) the signer's certificate must be issued by (repeatable)")
     verify.set_defaults(func=cmd_verify)
+
+
+def register_reference_peer(sub: argparse._SubParsersAction) -> None:
+    ref = sub.add_parser("reference-peer", help="a scripted node with known organisations and behaviours, "
+                                                "for testing your own node against")
+    ref.add_argument("--data-dir", required=True, help="the reference peer's data folder (made if missing)")
+    ref.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    ref.add_argument("--port", type=int, default=8099, help="port (default 8099)")
+    ref.add_argument("--public-url", default="", help="its base URL as your node reaches it (default http://HOST:PORT)")
+    ref.add_argument("--database", default="", help="database URL (default SQLite in the data folder)")
+    ref.add_argument("--slow-seconds", type=float, default=20.0, help="delay of the slow organisation (default 20)")
+    ref.add_argument("--down-seconds", type=float, default=60.0, help="outage of the down organisation (default 60)")
+    ref.add_argument("--vendor-node", help="your node's id")
+    ref.add_argument("--vendor-url", help="your node's node port (.../ecms-ws01/node)")
+    ref.add_argument("--vendor-cert", metavar="PEM", help="your node's certificate")
+    ref.add_argument("--vendor-ca", metavar="PEM", help="the CA that issued your certificates")
+    ref.add_argument("--vendor-org", action="append", default=[], metavar="ID[=CERT]",
+                     help="an organisation your node hosts, optionally with its certificate (repeatable)")
+    ref.set_defaults(func=cmd_reference_peer)
 
 
 def receiver_endpoint(endpoint: str, sender: str, receiver: str) -> str:
@@ -211,3 +252,47 @@ def cmd_client(args: argparse.Namespace) -> int:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
     return finish(report, args)
+
+
+def cmd_peer(args: argparse.Namespace) -> int:
+    from gateway.conformance import peer_plan
+    if args.list:
+        return _list(plan.PLANS["peer"])
+    auth = (args.receiver_user or args.receiver, args.receiver_password) if args.receiver_password else None
+    try:
+        ctx = peer_plan.peer_context(
+            url=args.url, peer_node=args.peer_node, peer_certificate=args.peer_cert, node_id=args.node_id,
+            key=args.key, certificate=args.cert, receiver_org=args.receiver, sender_org=args.sender,
+            clock=SystemClock(), org_key=args.org_key, org_certificate=args.org_cert,
+            receiver_endpoint=args.receiver_endpoint or "", receiver_auth=auth, verify=args.ca or True,
+            timeout=args.timeout)
+    except ValueError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    target = {"node port": args.url, "peer node": args.peer_node, "receiver": args.receiver, "sender": args.sender}
+    return play("peer", ctx, target, args)
+
+
+def cmd_reference_peer(args: argparse.Namespace) -> int:
+    import signal
+    from gateway.conformance import reference_peer
+    vendors = []
+    if args.vendor_node or args.vendor_url or args.vendor_cert:
+        if not (args.vendor_node and args.vendor_url and args.vendor_cert):
+            print("gateway: --vendor-node, --vendor-url and --vendor-cert go together", file=sys.stderr)
+            return 2
+        orgs = dict(item.partition("=")[::2] for item in args.vendor_org)
+        vendors.append(reference_peer.Vendor(node_id=args.vendor_node, url=args.vendor_url,
+                                             certificate=args.vendor_cert, organizations=orgs, ca=args.vendor_ca))
+    try:
+        peer = reference_peer.build_reference_peer(
+            Path(args.data_dir), args.port, clock=SystemClock(), vendors=vendors, host=args.host,
+            public_url=args.public_url, database=args.database, slow_seconds=args.slow_seconds,
+            down_seconds=args.down_seconds)
+    except ValueError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    print(peer.banner(), flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: peer.stop())
+    peer.serve_forever()
+    return 0

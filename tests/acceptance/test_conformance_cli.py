@@ -105,3 +105,42 @@ def test_a_failing_case_gives_exit_status_1_and_usage_errors_2(node):
     assert unknown.returncode == 2 and "Z9" in unknown.stderr
     listed = conformance(folder, "node", "--endpoint", base, "--sender", SENDER, "--receiver", RECEIVER, "--list")
     assert listed.returncode == 0 and "A26" in listed.stdout and "คิวว่าง" in listed.stdout
+
+
+def test_the_peer_plan_through_the_cli_against_a_hub_process(tmp_path):
+    """`gateway conformance peer` as the regional node moe-r15, against the hub's node port."""
+    import datetime as dt
+    from gateway.testing.network import CENTRAL, CHIANGMAI, make_pki, toml_for
+    net = make_pki(tmp_path / "pki", dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1))
+    ports = {"moe-hub": free_port(), "moe-r15": free_port(), "ocsc": free_port()}
+    folder = tmp_path / "moe-hub"
+    folder.mkdir()
+    (folder / "gateway.toml").write_text(toml_for("moe-hub", net, ports, folder), encoding="utf-8")
+    subprocess.run([*GATEWAY, "migrate", "--config", "gateway.toml"], cwd=folder, check=True, capture_output=True,
+                   timeout=120)
+    hub = subprocess.Popen([*GATEWAY, "serve", "--no-worker", "--config", "gateway.toml"], cwd=folder,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{ports['moe-hub']}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert hub.poll() is None and time.monotonic() < deadline, "the hub did not start"
+            time.sleep(0.1)
+        done = conformance(tmp_path, "peer", "--endpoint", f"{base}/ecms-ws01/node", "--peer-node", "moe-hub",
+                           "--peer-cert", net.path("nodes/moe-hub.pem"), "--node-id", "moe-r15",
+                           "--key", net.path("nodes/moe-r15.key"), "--cert", net.path("nodes/moe-r15.pem"),
+                           "--receiver", CENTRAL, "--sender", CHIANGMAI,
+                           "--org-key", net.path(f"orgs/{CHIANGMAI}.key"), "--org-cert", net.path(f"orgs/{CHIANGMAI}.pem"),
+                           "--receiver-endpoint", f"{base}/ecms-ws01/service2/{CENTRAL}", "--junit", "peer.xml")
+    finally:
+        hub.terminate()
+        hub.wait(timeout=20)
+    assert done.returncode == 0, done.stdout + done.stderr
+    progress = [line for line in done.stdout.splitlines() if line.startswith("[")]
+    assert len(progress) == 16 and all(" PASS " in line for line in progress), done.stdout
+    assert (tmp_path / "peer.xml").read_text(encoding="utf-8").count("<testcase") == len(progress)
