@@ -127,7 +127,7 @@ def _kit_acts(ctx: ClientContext) -> None:
     sent = first_letter(ctx.vendor())
     if sent is not None:
         letter_id, date = sent.fields["LetterID"], sent.fields["CorrespondenceDate"]
-        got = find_item(ctx.kit, is_letter(letter_id), f"the vendor's letter in {ctx.kit_org}'s queue")
+        got = find_item(ctx, ctx.kit, is_letter(letter_id), f"the vendor's letter in {ctx.kit_org}'s queue")
         ok(ctx.kit.delete(got.process_id), "the kit deletes the vendor's letter")
         ok(ctx.kit.notify("ReceiveLetterNotifier", letter_id, date, ctx.subject), "the kit's ReceiveLetterNotifier")
         ok(ctx.kit.notify("AcceptLetterNotifier", letter_id, date, ctx.subject, KIT_ACCEPT_ID),

@@ -109,13 +109,15 @@ def unqualified(reply: Reply, what: str) -> None:
                "read unqualified, unprefixed answer elements")
 
 
-def find_item(ctx: "NodeContext", agent: Agent, wanted: Callable[[Reply], bool], what: str, **kw) -> Reply:
+def find_item(ctx: Any, agent: Agent, wanted: Callable[[Reply], bool], what: str, **kw) -> Reply:
     """Pull until the wanted item comes (other items of a shared test organisation are left queued).
 
     An organisation on another node gets its items when they have been delivered there: the
-    queue is walked again every half second for up to ``ctx.delivery_wait`` seconds.
+    queue is walked again every half second for up to ``ctx.delivery_wait`` seconds (a context
+    without one, like the client plan's, walks it once).
     """
-    deadline = ctx.clock.now().timestamp() + ctx.delivery_wait
+    wait = getattr(ctx, "delivery_wait", 0.0)
+    deadline = ctx.clock.now().timestamp() + wait
     while True:
         for _ in range(MAX_PULLS):
             reply = ok(agent.pull(**kw), what)
@@ -124,9 +126,9 @@ def find_item(ctx: "NodeContext", agent: Agent, wanted: Callable[[Reply], bool],
             if wanted(reply):
                 return reply
         if ctx.clock.now().timestamp() >= deadline:
-            waited = f" (waited {ctx.delivery_wait:g} s for it)" if ctx.delivery_wait else ""
+            waited = f" (waited {wait:g} s for it)" if wait else ""
             raise Failed(f"{what}: not in {agent.org}'s queue after pulling it empty{waited}")
-        ctx.sleep(0.5)
+        getattr(ctx, "sleep", time.sleep)(0.5)
 
 
 def is_letter(letter_id: str) -> Callable[[Reply], bool]:

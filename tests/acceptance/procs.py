@@ -77,3 +77,19 @@ class Proc:
 
 def migrate(config: Path) -> None:
     subprocess.run([*GATEWAY, "migrate", "--config", str(config)], check=True, capture_output=True, timeout=120)
+
+
+def wait_until_healthy(base: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Until ``base``/healthz answers 200; the process's exit or the timeout fails the test."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            output = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(f"the gateway at {base} did not become healthy:\n{output}")
+        time.sleep(0.1)

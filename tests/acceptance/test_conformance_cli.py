@@ -11,13 +11,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from gateway.testing.live import free_port
+from procs import wait_until_healthy
 
 pytestmark = pytest.mark.acceptance
 GATEWAY = [sys.executable, "-m", "gateway"]
@@ -37,17 +36,7 @@ def node(tmp_path_factory):
     proc = subprocess.Popen([*GATEWAY, "serve", "--config", "node.toml"], cwd=folder, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"gateway serve did not start:\n{proc.stdout.read()}")
-        time.sleep(0.1)
+    wait_until_healthy(base, proc)
     yield base, folder
     proc.terminate()
     proc.communicate(timeout=20)
@@ -122,15 +111,7 @@ def test_the_peer_plan_through_the_cli_against_a_hub_process(tmp_path):
                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{ports['moe-hub']}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert hub.poll() is None and time.monotonic() < deadline, "the hub did not start"
-            time.sleep(0.1)
+        wait_until_healthy(base, hub)
         done = conformance(tmp_path, "peer", "--endpoint", f"{base}/ecms-ws01/node", "--peer-node", "moe-hub",
                            "--peer-cert", net.path("nodes/moe-hub.pem"), "--node-id", "moe-r15",
                            "--key", net.path("nodes/moe-r15.key"), "--cert", net.path("nodes/moe-r15.pem"),
@@ -144,3 +125,13 @@ def test_the_peer_plan_through_the_cli_against_a_hub_process(tmp_path):
     progress = [line for line in done.stdout.splitlines() if line.startswith("[")]
     assert len(progress) == 16 and all(" PASS " in line for line in progress), done.stdout
     assert (tmp_path / "peer.xml").read_text(encoding="utf-8").count("<testcase") == len(progress)
+
+
+def test_the_client_plan_lists_its_cases_and_wants_a_new_data_folder(tmp_path):
+    listed = conformance(tmp_path, "client", "--data-dir", str(tmp_path / "session"), "--list")
+    assert listed.returncode == 0 and "C9" in listed.stdout and "OutboundStatus" in listed.stdout
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "gateway.sqlite3").write_bytes(b"")
+    refused = conformance(tmp_path, "client", "--data-dir", str(used), "--port", "0", "--step-timeout", "1")
+    assert refused.returncode == 2 and "not empty" in refused.stderr
