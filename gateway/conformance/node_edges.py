@@ -9,8 +9,8 @@ import hashlib
 
 from lxml import etree
 
-from gateway.conformance.agent import Reply, letter
-from gateway.conformance.node_plan import (ACCEPT_ID, PDF, PLAN, SUBJECT, NodeContext, find_item, is_letter,
+from gateway.conformance.agent import letter
+from gateway.conformance.node_plan import (PDF, PLAN, SUBJECT, NodeContext, find_item, is_letter,
                                            is_notifier, main_letter_bytes, ok, refused, status_of, unqualified)
 from gateway.conformance.plan import Failed, NotCheckable, case, expect, expect_equal
 from gateway.core import ns

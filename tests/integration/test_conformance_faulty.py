@@ -16,7 +16,6 @@ import pytest
 from gateway.adapters.clock import SystemClock
 from gateway.conformance import node_edges, plan  # noqa: F401 - registers the edge cases
 from gateway.runtime.serve import make_server
-from gateway.testing.fixtures import CENTRAL, CHIANGMAI
 from gateway.testing.live import free_port
 from test_conformance_node import node_context, run_plan
 
