@@ -27,6 +27,8 @@ DEFAULT_DATA_DIR = Path("var")
 VISIBILITY_TIMEOUT = timedelta(minutes=10)     # a pulled, undeleted item is served again after this
 OUTBOUND_STATUS_WINDOW = timedelta(days=30)    # OutboundStatusRequest lists letters sent this recently
 OUTBOUND_STATUS_MAX = 1000                     # ... at most this many, newest first
+POSTAGE_BAHT_PER_LETTER = 32.0                 # EMS, up to 20 g (Thailand Post, 2022); docs/registers.md
+RETENTION_KEEP_YEARS = 10                      # ระเบียบงานสารบรรณ ข้อ 57: ordinary letters at least 10 years
 
 # (section, key) -> documentation; the example file must show exactly these.
 SETTINGS: Mapping[tuple[str, str], str] = {
@@ -43,10 +45,14 @@ SETTINGS: Mapping[tuple[str, str], str] = {
     ("policy", "allow_top_secret"): "accept secret code 004 (ลับที่สุด); the regulation says no",
     ("policy", "visibility_timeout_seconds"): "seconds before a pulled, undeleted item is served again",
     ("policy", "outbound_status_days"): "days of sent letters OutboundStatusRequest reports",
+    ("registers", "postage_baht_per_letter"): "postage one letter sent by post would cost (baht): `gateway stats` "
+                                              "counts it as saved for each letter delivered electronically",
+    ("retention", "keep_years"): "`gateway purge` removes finished letters with no activity for this many years",
     ("node", "certificate"): "PEM certificate of this node (signs node messages; default TLS certificate)",
     ("node", "key"): "PEM private key of this node",
     ("trust", "anchors"): "PEM files of the CA certificates every directory certificate must be issued by",
     ("trust", "legacy_signatures"): "accept rsa-sha1, SHA-1 digests, c14n with comments and bare RSAKeyValue",
+    ("trust", "expiry_warning_days"): "warn (log at start-up, then daily) of certificates ending within these days",
     ("security", "agency_auth"): "'open' (allow-listed networks, no credentials) or 'credentials'",
     ("security", "open_networks"): "networks allowed in open mode (CIDR list)",
     ("security", "tls_proxy"): "TLS ends at a proxy in front that sets X-Forwarded-Proto (only it may reach the node)",
@@ -66,6 +72,11 @@ SETTINGS: Mapping[tuple[str, str], str] = {
     ("directory_authority", "node"): "id of the authority node whose snapshot this node uses (empty: none)",
     ("directory_authority", "url"): "the authority's node port URL",
     ("directory_authority", "certificate"): "PEM certificate the authority signs snapshots with (pinned)",
+    ("directory_authority", "sync_interval_seconds"): "how often `gateway directory sync` runs; /readyz is unready "
+                                                      "when the kept snapshot is 3 times older",
+    ("logging", "format"): "'text' (lines for people) or 'json' (one JSON object per line, for a log collector)",
+    ("metrics", "multiprocess_dir"): "folder where every process of the node (serve, workers) writes its counters, "
+                                     "so /metrics adds them up; empty: each process counts alone",
 }
 
 LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
@@ -76,7 +87,10 @@ DELIVERY_TIMEOUT = timedelta(seconds=30)    # one push to a peer
 CLOCK_SKEW = timedelta(minutes=15)          # node messages signed further from our clock are refused
 WORKER_POLL = timedelta(seconds=5)          # workers also look for due items this often
 WORKER_THREADS = 4                          # concurrent pushes per worker
+DIRECTORY_SYNC_INTERVAL = timedelta(days=1)  # `gateway directory sync` from a daily timer
+LOG_FORMATS = ("text", "json")
 AUTH_MODES = ("open", "credentials")
+EXPIRY_WARNING = timedelta(days=30)         # certificates ending sooner are warned about (log, metrics, console)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,11 +108,14 @@ class Config:
     allow_top_secret: bool = False
     visibility_timeout: timedelta = VISIBILITY_TIMEOUT
     outbound_status_window: timedelta = OUTBOUND_STATUS_WINDOW
+    postage_baht_per_letter: float = POSTAGE_BAHT_PER_LETTER
+    retention_keep_years: int = RETENTION_KEEP_YEARS
     directory: Directory = field(default_factory=lambda: demo_directory(f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"))
     node_certificate: str = ""
     node_key: str = ""
     trust_anchors: tuple[str, ...] = ()
     legacy_signatures: bool = False
+    expiry_warning: timedelta = EXPIRY_WARNING
     agency_auth: str = "open"
     open_networks: tuple[str, ...] = LOOPBACK_NETWORKS
     tls_proxy: bool = False
@@ -118,10 +135,15 @@ class Config:
     authority_node: str = ""
     authority_url: str = ""
     authority_certificate: str = ""
+    directory_sync_interval: timedelta = DIRECTORY_SYNC_INTERVAL
+    log_format: str = "text"
+    metrics_multiprocess_dir: str = ""
 
     def __post_init__(self) -> None:
         if not (0 < self.port < 65536):
             raise ConfigError(f"server.port {self.port} is not a TCP port")
+        if self.expiry_warning <= timedelta(0):
+            raise ConfigError("trust.expiry_warning_days must be at least 1")
         if self.threads < 1:
             raise ConfigError("server.threads must be at least 1")
         if self.worker_threads < 1:
@@ -130,6 +152,10 @@ class Config:
             raise ConfigError("storage.database must be empty, sqlite:PATH or a postgresql:// URL")
         if self.visibility_timeout <= timedelta(0):
             raise ConfigError("policy.visibility_timeout_seconds must be positive")
+        if not 0 <= self.postage_baht_per_letter < 10_000:
+            raise ConfigError("registers.postage_baht_per_letter must be between 0 and 10000 baht")
+        if self.retention_keep_years < 1:
+            raise ConfigError("retention.keep_years must be at least 1")
         if self.agency_auth not in AUTH_MODES:
             raise ConfigError(f"security.agency_auth must be one of {AUTH_MODES}")
         for setting, networks in (("open_networks", self.open_networks), ("metrics_networks", self.metrics_networks)):
@@ -154,6 +180,10 @@ class Config:
                 raise ConfigError(f"agency_auth = 'credentials' needs password_hash (or tls.client_ca) for {missing}")
         if self.authority_node and not (self.authority_url and self.authority_certificate):
             raise ConfigError("directory_authority.node needs url and certificate (the snapshot is verified with it)")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"logging.format must be one of {LOG_FORMATS}, not {self.log_format!r}")
+        if self.directory_sync_interval <= timedelta(0):
+            raise ConfigError("directory_authority.sync_interval_seconds must be positive")
         if bool(self.tls_certificate) != bool(self.tls_key):
             raise ConfigError("tls.certificate and tls.key go together")
         if self.tls_client_ca and not self.tls_certificate:
@@ -261,12 +291,16 @@ def from_toml(text: str, *, base_dir: Path = Path(".")) -> Config:
                                                  int(VISIBILITY_TIMEOUT.total_seconds()), int)),
         outbound_status_window=timedelta(days=get("policy", "outbound_status_days",
                                                   OUTBOUND_STATUS_WINDOW.days, int)),
+        postage_baht_per_letter=_baht(raw.get("registers", {}).get("postage_baht_per_letter",
+                                                                   POSTAGE_BAHT_PER_LETTER)),
+        retention_keep_years=get("retention", "keep_years", RETENTION_KEEP_YEARS, int),
         directory=directory,
         node_certificate=path("node", "certificate"),
         node_key=path("node", "key"),
         trust_anchors=tuple(str(p if Path(p).is_absolute() else base_dir / p)
                             for p in strings("trust", "anchors", ())),
         legacy_signatures=get("trust", "legacy_signatures", False, bool),
+        expiry_warning=timedelta(days=get("trust", "expiry_warning_days", EXPIRY_WARNING.days, int)),
         agency_auth=get("security", "agency_auth", "open", str),
         open_networks=strings("security", "open_networks", LOOPBACK_NETWORKS),
         tls_proxy=get("security", "tls_proxy", False, bool),
@@ -286,7 +320,18 @@ def from_toml(text: str, *, base_dir: Path = Path(".")) -> Config:
         authority_node=get("directory_authority", "node", "", str),
         authority_url=get("directory_authority", "url", "", str),
         authority_certificate=path("directory_authority", "certificate"),
+        directory_sync_interval=timedelta(seconds=get("directory_authority", "sync_interval_seconds",
+                                                      int(DIRECTORY_SYNC_INTERVAL.total_seconds()), int)),
+        log_format=get("logging", "format", "text", str),
+        metrics_multiprocess_dir=path("metrics", "multiprocess_dir"),
     )
+
+
+def _baht(value: Any) -> float:
+    """registers.postage_baht_per_letter: a number of baht (20 or 19.5)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"registers.postage_baht_per_letter must be a number of baht, not {value!r}")
+    return float(value)
 
 
 def _directory(raw: Mapping[str, Any], public_url: str, node_id: str, default_id: str,

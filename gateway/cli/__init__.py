@@ -3,8 +3,8 @@
 Only this package reads the environment (GATEWAY_* variables, each named in
 --help; see ``env.py``). The commands live by concern: ``node.py`` (serve,
 worker, migrate, directory sync), ``operator.py`` (letters), ``client.py``
-(send, pull, ack, status, orgs), ``pki.py`` (pki, passwd) and ``conformance.py``
-(the conformance kit).
+(send, pull, ack, status, orgs), ``pki.py`` (pki, passwd), ``registers.py`` (register,
+stats, purge) and ``conformance.py`` (the conformance kit).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import sys
 from gateway import __version__
 from gateway import config as configmod
 from gateway.adapters.esaraban import ClientError
-from gateway.cli import conformance
+from gateway.cli import conformance, registers
 from gateway.cli.client import NOTIFIER_KINDS, cmd_ack, cmd_orgs, cmd_pull, cmd_send, cmd_status
 from gateway.cli.env import _epilog
 from gateway.cli.node import cmd_directory_sync, cmd_migrate, cmd_serve, cmd_worker
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     letters.add_argument("--limit", type=int, default=20, help="how many (default 20)")
     letters.set_defaults(func=cmd_letters)
 
-    pki_parser = sub.add_parser("pki", help="development keys and certificates")
+    pki_parser = sub.add_parser("pki", help="keys and certificates: development PKI, joining a network, rotation")
     pki_sub = pki_parser.add_subparsers(dest="pki_command", required=True)
     init = pki_sub.add_parser("init", help="a CA, the node's and every hosted organisation's keys and certificates")
     init.add_argument("--config", help="configuration naming the node and its organisations (default: demo)")
@@ -108,14 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("--out", default="pki", help="folder of the CA (default ./pki)")
     issue.add_argument("--algorithm", choices=["ecdsa", "rsa"], default="ecdsa")
     issue.set_defaults(func=cmd_pki_issue)
+    from gateway.cli.pki import register_joining
+    register_joining(pki_sub)  # request, sign, expiries, rotate (docs/joining.md)
 
     directory = sub.add_parser("directory", help="the directory authority's signed snapshot")
     directory_sub = directory.add_subparsers(dest="directory_command", required=True)
     sync = directory_sub.add_parser("sync", help="fetch, verify and keep the authority's snapshot")
     sync.add_argument("--config", help="configuration naming [directory_authority]")
     sync.set_defaults(func=cmd_directory_sync)
+    from gateway.cli.directory import register as register_directory
+    register_directory(directory_sub)  # add-node, add-org (docs/joining.md)
 
     conformance.register(sub)
+    registers.register(sub)   # register receive|send, stats, purge
     conformance.register_reference_peer(sub)
 
     passwd = sub.add_parser("passwd", help="make the password_hash of an organisation's e-Saraban (reads stdin)")

@@ -21,7 +21,7 @@ import datetime as dt
 import re
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
 from gateway.core.errors import ConflictError, LocalError
 from gateway.core.letters.fields import letter_key
@@ -129,6 +129,16 @@ def _identity(identity: LetterIdentity) -> dict[str, str]:
 
 
 Execute = Callable[[str, Mapping[str, Any]], Any]
+
+
+class TransitItem(NamedTuple):
+    """An outbox item of a letter this node only forwarded, as the purge lists it."""
+
+    id: int
+    kind: str
+    letter_process_id: str
+    next_node: str
+    state: str
 
 
 class Tx:
@@ -341,6 +351,52 @@ class Tx:
 
     def queue_depth(self) -> dict[str, int]:
         return {r["org"]: r["items"] for r in self._rows("queue_depth")}
+
+    # ------------------------------------------- registers, statistics, retention (issue 13)
+    def register_received(self, *, org: str, since: dt.datetime,
+                          until: dt.datetime) -> list[tuple[LetterRow, dt.datetime | None]]:
+        """Letters to ``org`` registered in [since, until), or arrived then and not registered; with the
+        time of their latest AcceptLetterNotifier (None: not registered). In register order."""
+        return [(_letter(r), from_us(r["accepted_at"])) for r in self._rows(
+            "register_received", org=org, since=to_us(since), until=to_us(until))]
+
+    def register_sent(self, *, org: str, since: dt.datetime,
+                      until: dt.datetime) -> list[tuple[LetterRow, dt.datetime | None]]:
+        """Letters ``org`` sent in [since, until), oldest first, with the time of their latest acceptance."""
+        return [(_letter(r), from_us(r["accepted_at"])) for r in self._rows(
+            "register_sent", org=org, since=to_us(since), until=to_us(until))]
+
+    def letter_counts(self, *, org: str, since: dt.datetime, until: dt.datetime) -> dict[str, int]:
+        """sent, sent_delivered, sent_bytes, received, received_bytes of ``org`` in [since, until)."""
+        row = self._row("letter_counts", org=org, since=to_us(since), until=to_us(until))
+        return {k: int(v) for k, v in dict(row).items()}
+
+    def notice_counts(self, *, org: str, since: dt.datetime, until: dt.datetime) -> dict[Event, int]:
+        """Letters ``org`` received and answered in [since, until), per kind of notifier it sent."""
+        return {Event(r["kind"]): int(r["letters"]) for r in self._rows(
+            "notice_counts", org=org, since=to_us(since), until=to_us(until))}
+
+    def purge_candidates(self, *, before: dt.datetime, after: int, limit: int) -> list[LetterRow]:
+        """Letters done with and untouched since ``before`` (final, nothing in flight), ids above ``after``."""
+        return [_letter(r) for r in self._rows("purge_candidates", before=to_us(before), after=after, limit=limit)]
+
+    def purge_letter(self, letter: LetterRow) -> dict[str, int]:
+        """Delete one letter with its queue items, notices, outbox items and bytes: rows removed per table."""
+        ids = {"letter_id": letter.id}
+        return {"queue": self._count("purge_letter_queue", **ids),
+                "notices": self._count("purge_letter_notices", **ids),
+                "outbox": self._count("purge_letter_outbox", letter_process_id=letter.process_id),
+                "letter_blobs": self._count("purge_letter_blob", **ids),
+                "letters": self._count("purge_letter", **ids)}
+
+    def transit_purge_candidates(self, *, before: dt.datetime, after: int, limit: int) -> list[TransitItem]:
+        """Finished outbox items of letters not stored here (forwarded only), done before ``before``."""
+        return [TransitItem(**r) for r in self._rows("transit_purge_candidates", before=to_us(before),
+                                                      after=after, limit=limit)]
+
+    def purge_outbox_item(self, item_id: int) -> bool:
+        """Delete one finished outbox item (a pending one is never deleted)."""
+        return self._count("purge_outbox_item", id=item_id) == 1
 
 
 class Store(abc.ABC):

@@ -31,6 +31,7 @@ from typing import Any, Iterator, Mapping
 
 from gateway.core.errors import LocalError, StoreError
 from gateway.store import Store, Tx, load_queries
+from gateway.store.memory_registers import RegisterQueries
 from gateway.store.memory_tables import IDENTITY, SIGNATURE_COLUMNS, WITHDRAWN, Cursor, Row, Tables, Where, limited
 
 MIRRORED_DIALECT = "sqlite"  # whose queries and migrations this store implements
@@ -79,8 +80,11 @@ def _per(rows: list[Row], column: str) -> Cursor:
     return _rows([{column: value, "items": counts[value]} for value in sorted(counts)])
 
 
-class MemoryStore(Store):
-    """The Store port over dicts in this process; for tests and demonstrations, never for production."""
+class MemoryStore(RegisterQueries, Store):
+    """The Store port over dicts in this process; for tests and demonstrations, never for production.
+
+    The handlers of the registers, statistics and retention queries are in ``memory_registers.py``.
+    """
 
     dialect = "memory"
     migrations_dialect = MIRRORED_DIALECT

@@ -2,16 +2,17 @@
 
 Each table is a dict from rowid to a frozen row (a read-only mapping with the
 columns in SQLite's order). Writes replace rows instead of changing them, so a
-shallow copy of every table is a snapshot a rollback can put back. No query
-deletes rows, so the next AUTOINCREMENT id is one past the highest rowid, and
-a rollback that restores the rows restores the sequence too.
+shallow copy of every table is a snapshot a rollback can put back. Like
+SQLite's ``sqlite_sequence``, the highest id each AUTOINCREMENT table ever
+handed out is kept (a deleted row's id is never used again), and a snapshot
+holds it too, so a rollback restores the sequence with the rows.
 
 What SQLite refuses with ``sqlite3.IntegrityError`` (and the SQLite store
 answers as :class:`ConflictError`) is refused here the same way: NOT NULL,
 UNIQUE (including the partial index on a letter's identity), PRIMARY KEY and
-FOREIGN KEY (the SQLite store turns foreign keys on). A statement is checked
-whole before any of its rows is written, as SQLite rolls back a failed
-statement.
+FOREIGN KEY (the SQLite store turns foreign keys on), on insert, update and
+delete (a row still referenced cannot go). A statement is checked whole before
+any of its rows is written, as SQLite rolls back a failed statement.
 """
 from __future__ import annotations
 
@@ -115,7 +116,7 @@ def _stored(value: Any) -> Any:
     return value
 
 
-Snapshot = Mapping[str, dict[int, Row]]
+Snapshot = tuple[Mapping[str, dict[int, Row]], Mapping[str, int]]   # (rows per table, sqlite_sequence)
 
 
 class Tables:
@@ -123,12 +124,16 @@ class Tables:
 
     def __init__(self) -> None:
         self._rows: dict[str, dict[int, Row]] = {name: {} for name in SCHEMA}
+        self._sequence: dict[str, int] = {}   # AUTOINCREMENT: the highest id each table handed out
 
     def snapshot(self) -> Snapshot:
-        return MappingProxyType({name: dict(rows) for name, rows in self._rows.items()})
+        return (MappingProxyType({name: dict(rows) for name, rows in self._rows.items()}),
+                MappingProxyType(dict(self._sequence)))
 
     def restore(self, snapshot: Snapshot) -> None:
-        self._rows = {name: dict(rows) for name, rows in snapshot.items()}
+        rows, sequence = snapshot
+        self._rows = {name: dict(table) for name, table in rows.items()}
+        self._sequence = dict(sequence)
 
     def counts(self) -> dict[str, int]:
         return {name: len(rows) for name, rows in self._rows.items()}
@@ -147,7 +152,7 @@ class Tables:
         row = {column: _stored(values.get(column, default)) for column, default in spec.columns.items()}
         rowid = row[spec.key] if spec.key else None
         if rowid is None:
-            rowid = max(rows, default=0) + 1
+            rowid = max(max(rows, default=0), self._sequence.get(table, 0) if spec.key else 0) + 1
             if spec.key:
                 row[spec.key] = rowid
         elif rowid in rows:
@@ -155,7 +160,24 @@ class Tables:
         frozen = MappingProxyType(row)
         self._check(table, rowid, frozen, rows)
         rows[rowid] = frozen
+        if spec.key:
+            self._sequence[table] = max(self._sequence.get(table, 0), rowid)
         return frozen
+
+    def delete(self, table: str, where: Where) -> list[Row]:
+        """``DELETE FROM table WHERE where``: the rows deleted, in rowid order.
+
+        Refused whole (FOREIGN KEY) when a row of another table still names one of them.
+        """
+        rows = self._rows[table]
+        gone = {rowid: row for rowid, row in rows.items() if where(row)}
+        for other, spec in SCHEMA.items():
+            for column, target in spec.references:
+                if target == table and any(r[column] in gone for r in self._rows[other].values()):
+                    raise ConflictError(f"FOREIGN KEY constraint failed: {other}.{column}")
+        for rowid in gone:
+            del rows[rowid]
+        return list(gone.values())
 
     def update(self, table: str, where: Where, change: Change) -> list[Row]:
         """``UPDATE ... SET change WHERE where``: the rows as updated, in rowid order.

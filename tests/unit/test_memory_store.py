@@ -234,6 +234,32 @@ def script(store) -> list:
     q("set_letter_delivery", process_id="p2", delivery="delivered", now=T0)
     q("set_letter_delivery", process_id="p2", delivery="pending", now=T0 + 7)
     q("set_letter_path", id=2, path='["moe-hub","moe-r15"]')
+    # registers, statistics and retention (issue 13)
+    q("insert_notice", process_id="n-invalid", letter_id=2, kind="invalid", accept_id="", from_org="2000340000",
+      to_org="2000100000", payload=b"<n/>", raw=b"", now=T0 + 3 * MINUTE)
+    q("register_received", org="2000350000", since=0, until=T0 + 10 * MINUTE)
+    q("register_received", org="2000340000", since=0, until=T0 + 10 * MINUTE)
+    q("register_received", org="2000340000", since=T0 + MINUTE, until=T0 + 10 * MINUTE)
+    q("register_sent", org="2000100000", since=T0 + 2 * MINUTE, until=T0 + 4 * MINUTE)
+    q("letter_counts", org="2000350000", since=0, until=T0 + 10 * MINUTE)
+    q("letter_counts", org="2000100000", since=T0 + 2 * MINUTE, until=T0 + 3 * MINUTE)
+    q("letter_counts", org="nobody", since=0, until=T0)
+    q("notice_counts", org="2000340000", since=0, until=T0 + 10 * MINUTE)
+    q("notice_counts", org="a", since=0, until=T0 + 10 * MINUTE)
+    q("purge_candidates", before=T0 + 100 * MINUTE, after=0, limit=-1)
+    q("purge_candidates", before=T0, after=0, limit=-1)
+    q("transit_purge_candidates", before=T0 + 100 * MINUTE, after=0, limit=-1)
+    q("transit_purge_candidates", before=T0 + 100 * MINUTE, after=3, limit=1)
+    q("purge_outbox_item", id=3)
+    q("purge_outbox_item", id=1)                        # pending: never deleted
+    q("purge_letter", letter_id=2)                      # still referenced by notices and queue items
+    for query in ("purge_letter_queue", "purge_letter_notices", "purge_letter_blob", "purge_letter"):
+        q(query, letter_id=1)
+    q("purge_letter_outbox", letter_process_id="A")
+    q("purge_letter_blob", letter_id=4)
+    q("purge_letter", letter_id=4)                      # the highest id: AUTOINCREMENT never hands it out again
+    letter(store, 9)
+    q("get_letter", id=5)
     q("table_counts")
     return seen
 

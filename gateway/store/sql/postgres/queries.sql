@@ -202,3 +202,80 @@ UPDATE notices SET path = %(path)s WHERE id = %(id)s;
 
 -- name: notice_by_process_id
 SELECT * FROM notices WHERE process_id = %(process_id)s;
+
+-- Registers, statistics and retention (issue 13: operations/registers.py, operations/retention.py).
+
+-- name: register_received
+-- The receive register (ทะเบียนหนังสือรับ) of an organisation: letters to it, each entered when it was
+-- registered (its latest AcceptLetterNotifier) or, while it is not, when it arrived here.
+SELECT r.* FROM (
+    SELECT l.*, (SELECT max(n.created_at) FROM notices n WHERE n.letter_id = l.id AND n.kind = 'accept')
+                AS accepted_at
+    FROM letters l WHERE l.receiver_org = %(org)s AND l.created_at < %(until)s) r
+WHERE coalesce(r.accepted_at, r.created_at) >= %(since)s AND coalesce(r.accepted_at, r.created_at) < %(until)s
+ORDER BY coalesce(r.accepted_at, r.created_at), r.id;
+
+-- name: register_sent
+-- The send register (ทะเบียนหนังสือส่ง) of an organisation: the letters it sent, when they were stored.
+SELECT l.*, (SELECT max(n.created_at) FROM notices n WHERE n.letter_id = l.id AND n.kind = 'accept')
+            AS accepted_at
+FROM letters l WHERE l.sender_org = %(org)s AND l.created_at >= %(since)s AND l.created_at < %(until)s
+ORDER BY l.created_at, l.id;
+
+-- name: letter_counts
+-- An organisation's letters stored in [since, until): sent (and delivered of them), received, their bytes.
+SELECT count(CASE WHEN l.sender_org = %(org)s THEN 1 END) AS sent,
+       count(CASE WHEN l.sender_org = %(org)s AND l.delivery = 'delivered' THEN 1 END) AS sent_delivered,
+       coalesce(sum(CASE WHEN l.sender_org = %(org)s THEN octet_length(b.document) END), 0) AS sent_bytes,
+       count(CASE WHEN l.receiver_org = %(org)s THEN 1 END) AS received,
+       coalesce(sum(CASE WHEN l.receiver_org = %(org)s THEN octet_length(b.document) END), 0) AS received_bytes
+FROM letters l JOIN letter_blobs b ON b.letter_id = l.id
+WHERE (l.sender_org = %(org)s OR l.receiver_org = %(org)s) AND l.created_at >= %(since)s AND l.created_at < %(until)s;
+
+-- name: notice_counts
+-- Letters an organisation received and answered in [since, until) with each kind of notifier.
+SELECT n.kind, count(DISTINCT n.letter_id) AS letters
+FROM notices n JOIN letters l ON l.id = n.letter_id
+WHERE l.receiver_org = %(org)s AND n.from_org = %(org)s AND n.created_at >= %(since)s AND n.created_at < %(until)s
+GROUP BY n.kind ORDER BY n.kind;
+
+-- name: purge_candidates
+-- Letters done with before the cut-off: in a final state (or never delivered and given up), nothing of
+-- them newer (notice, queue item, outbox item) and nothing in flight (an undeleted queue item, a
+-- pending outbox item). In id order, after the last id seen. Rows a concurrent transaction holds are skipped (the
+-- next run takes them).
+SELECT l.* FROM letters l
+WHERE l.id > %(after)s AND l.updated_at < %(before)s AND coalesce(l.pulled_at, 0) < %(before)s
+  AND (l.state IN ('accepted', 'rejected', 'invalid', 'withdrawn') OR (l.state = 'sent' AND l.delivery = 'failed'))
+  AND NOT EXISTS (SELECT 1 FROM notices n WHERE n.letter_id = l.id AND n.created_at >= %(before)s)
+  AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.letter_id = l.id
+                  AND (q.deleted_at IS NULL OR q.deleted_at >= %(before)s))
+  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.letter_process_id = l.process_id
+                  AND (o.state = 'pending' OR coalesce(o.finished_at, o.created_at) >= %(before)s))
+ORDER BY l.id LIMIT %(limit)s
+FOR UPDATE OF l SKIP LOCKED;
+
+-- name: transit_purge_candidates
+-- Outbox items this node only forwarded (no letter of theirs is stored here), finished before the cut-off.
+SELECT o.id, o.kind, o.letter_process_id, o.next_node, o.state FROM outbox o
+WHERE o.id > %(after)s AND o.state <> 'pending' AND coalesce(o.finished_at, o.created_at) < %(before)s
+  AND NOT EXISTS (SELECT 1 FROM letters l WHERE l.process_id = o.letter_process_id)
+ORDER BY o.id LIMIT %(limit)s;
+
+-- name: purge_letter_queue
+DELETE FROM queue WHERE letter_id = %(letter_id)s;
+
+-- name: purge_letter_notices
+DELETE FROM notices WHERE letter_id = %(letter_id)s;
+
+-- name: purge_letter_outbox
+DELETE FROM outbox WHERE letter_process_id = %(letter_process_id)s;
+
+-- name: purge_letter_blob
+DELETE FROM letter_blobs WHERE letter_id = %(letter_id)s;
+
+-- name: purge_letter
+DELETE FROM letters WHERE id = %(letter_id)s;
+
+-- name: purge_outbox_item
+DELETE FROM outbox WHERE id = %(id)s AND state <> 'pending';

@@ -192,6 +192,8 @@ CREATE INDEX outbox_by_letter ON public.outbox USING btree (letter_process_id, i
 
 CREATE INDEX outbox_due ON public.outbox USING btree (next_attempt_at, id) WHERE (state = 'pending'::text);
 
+CREATE INDEX outbox_of_letter ON public.outbox USING btree (letter_process_id);
+
 CREATE INDEX queue_by_letter ON public.queue USING btree (letter_id);
 
 CREATE INDEX queue_next ON public.queue USING btree (org, visible_at, id) WHERE (deleted_at IS NULL);

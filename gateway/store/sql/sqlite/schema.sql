@@ -113,3 +113,5 @@ CREATE INDEX letters_by_receiver ON letters (receiver_org, letter_key, corr_date
 CREATE INDEX letters_by_sender ON letters (sender_org, letter_key, corr_date);
 
 CREATE INDEX queue_open_by_org ON queue (org, id) WHERE deleted_at IS NULL;
+
+CREATE INDEX outbox_of_letter ON outbox (letter_process_id);
