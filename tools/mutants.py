@@ -63,7 +63,7 @@ MUTATIONS = (
     Mutation(
         "receipt-unverified", "a delivery counts only with a receipt signed by the next node",
         (Patch("gateway/operations/delivery.py",
-               "        signed, _ = signing.verify_document(element, trusted=[cert] if cert else [], now=self.clock.now())\n",
+               "        signed, _ = signing.verify_document(element, trusted=trusted, now=self.clock.now())\n",
                "        signed = element\n"),),
         (f"{OPS}/test_delivery_operations.py",), fast=True),
     Mutation(
@@ -91,7 +91,7 @@ MUTATIONS = (
     Mutation(
         "hop-signature-unchecked", "every node message is signed by the node it claims, pinned to the directory",
         (Patch("gateway/pipeline/node.py",
-               "    signed, _ = signing.verify_document(document, trusted=[trusted], now=now)\n",
+               "    signed, _ = signing.verify_document(document, trusted=trusted, now=now)\n",
                "    signed = document\n"),),
         ("tests/integration/test_network.py", f"{OPS}/test_node_port_hardening.py")),
     Mutation(

@@ -90,10 +90,10 @@ def check_message(document: etree._Element, *, ctx: NodeContext, now: dt.datetim
     """Schema, the sending node's signature, addressing, timestamp, and the payload."""
     contract.validate(document, contract.node_schema())
     claimed = (document.findtext(ns.node("SenderNode")) or "").strip()
-    trusted = ctx.keyring.node_certificates.get(claimed)
-    if trusted is None:
+    trusted = ctx.keyring.node_trusted(claimed)  # during a rotation, its old and its new certificate
+    if not trusted:
         raise RemoteError(ErrorCode.UNTRUSTED_SIGNER, f"node {claimed!r} is not in this node's directory")
-    signed, _ = signing.verify_document(document, trusted=[trusted], now=now)
+    signed, _ = signing.verify_document(document, trusted=trusted, now=now)
     message = nodemsg.read_message(signed)   # only the signed content flows on
     if message.receiver_node != ctx.node_id:
         raise RemoteError(ErrorCode.UNKNOWN_RECEIVER, f"the message is for node {message.receiver_node}, "

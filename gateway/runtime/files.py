@@ -72,7 +72,7 @@ def load_keyring(config: Config, clock: Clock) -> Keyring:
     org_certs, org_keys, org_node = {}, {}, {}
     for org in config.directory.organizations.values():
         if org.certificate:
-            org_certs[org.id] = pki.load_certificate(read(org.certificate, f"certificate of {org.id}"))
+            org_certs[org.id] = pki.load_certificates(read(org.certificate, f"certificate of {org.id}"))
         if org.key:
             org_keys[org.id] = pki.load_private_key(read(org.key, f"key of {org.id}"))
         org_node[org.id] = org.node
@@ -80,11 +80,11 @@ def load_keyring(config: Config, clock: Clock) -> Keyring:
     for peer in config.directory.nodes.values():
         if not peer.certificate:
             raise ConfigError(f"node {peer.id} needs a certificate: its messages and receipts are verified with it")
-        node_certs[peer.id] = pki.load_certificate(read(peer.certificate, f"certificate of node {peer.id}"))
+        node_certs[peer.id] = pki.load_certificates(read(peer.certificate, f"certificate of node {peer.id}"))
     return build_keyring(
         anchors=anchors, node_id=config.node_id,
         node_key=pki.load_private_key(read(config.node_key, "node.key")),
-        node_certificate=pki.load_certificate(read(config.node_certificate, "node.certificate")),
+        node_certificate=pki.load_certificates(read(config.node_certificate, "node.certificate")),
         org_certificates=org_certs, org_keys=org_keys, org_node=org_node, node_certificates=node_certs,
         now=clock.now())
 

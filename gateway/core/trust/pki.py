@@ -77,39 +77,65 @@ def create_ca(name: str, *, algorithm: str, now: dt.datetime) -> Issued:
     return Issued(key=key, certificate=cert)
 
 
-def _leaf(ca: Issued, subject: x509.Name, *, algorithm: str, now: dt.datetime, usages: list,
-          sans: list[x509.GeneralName] | None = None) -> Issued:
-    key = new_key(algorithm)
-    builder = (_builder(subject, ca.certificate.subject, key.public_key(), now, LEAF_VALIDITY)
+def leaf_certificate(ca: Issued, subject: x509.Name, public_key, *, now: dt.datetime, usages: list,
+                     sans: list[x509.GeneralName] | None = None,
+                     validity: dt.timedelta = LEAF_VALIDITY) -> x509.Certificate:
+    """The leaf profile every node and organisation certificate shares, for a public key made anywhere."""
+    builder = (_builder(subject, ca.certificate.subject, public_key, now, validity)
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True,
-                                            key_encipherment=algorithm == "rsa", data_encipherment=False,
-                                            key_agreement=False, key_cert_sign=False, crl_sign=False,
-                                            encipher_only=False, decipher_only=False), critical=True)
+                                            key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
+                                            data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                            crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
                .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
                               critical=False))
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    return Issued(key=key, certificate=builder.sign(ca.key, hashes.SHA256()))
+    return builder.sign(ca.key, hashes.SHA256())
 
 
-def issue_organization(ca: Issued, org_id: str, th_name: str, *, algorithm: str, now: dt.datetime) -> Issued:
-    """A certificate that signs letters for ``org_id`` and authenticates its e-Saraban (TLS client)."""
-    return _leaf(ca, _name(org_id, organization=th_name, serial=org_id), algorithm=algorithm, now=now,
-                 usages=[ExtendedKeyUsageOID.CLIENT_AUTH])
+def _leaf(ca: Issued, subject: x509.Name, *, algorithm: str, now: dt.datetime, usages: list,
+          sans: list[x509.GeneralName] | None = None) -> Issued:
+    key = new_key(algorithm)
+    return Issued(key=key, certificate=leaf_certificate(ca, subject, key.public_key(), now=now, usages=usages,
+                                                        sans=sans))
 
 
-def issue_node(ca: Issued, node_id: str, hosts: list[str], *, algorithm: str, now: dt.datetime) -> Issued:
-    """A node's certificate: TLS server and client, and signer of node-to-node messages."""
+NODE_SERIAL_PREFIX = "node:"   # a node certificate's subject serialNumber is node:<node id>
+ORGANIZATION_USAGES = [ExtendedKeyUsageOID.CLIENT_AUTH]
+NODE_USAGES = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+
+
+def organization_name(org_id: str, th_name: str) -> x509.Name:
+    """The subject of an organisation's certificate: C=TH, O=<Thai name>, CN and serialNumber = OrganizationID."""
+    return _name(org_id, organization=th_name, serial=org_id)
+
+
+def node_name(node_id: str) -> x509.Name:
+    """The subject of a node's certificate: C=TH, CN=<node id>, serialNumber=node:<node id>."""
+    return _name(node_id, serial=f"{NODE_SERIAL_PREFIX}{node_id}")
+
+
+def host_names(hosts: list[str]) -> list[x509.GeneralName]:
+    """Subject alternative names: IP addresses as such, anything else as a DNS name."""
     sans: list[x509.GeneralName] = []
     for host in hosts:
         try:
             sans.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:
             sans.append(x509.DNSName(host))
-    return _leaf(ca, _name(node_id, serial=f"node:{node_id}"), algorithm=algorithm, now=now,
-                 usages=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], sans=sans)
+    return sans
+
+
+def issue_organization(ca: Issued, org_id: str, th_name: str, *, algorithm: str, now: dt.datetime) -> Issued:
+    """A certificate that signs letters for ``org_id`` and authenticates its e-Saraban (TLS client)."""
+    return _leaf(ca, organization_name(org_id, th_name), algorithm=algorithm, now=now, usages=ORGANIZATION_USAGES)
+
+
+def issue_node(ca: Issued, node_id: str, hosts: list[str], *, algorithm: str, now: dt.datetime) -> Issued:
+    """A node's certificate: TLS server and client, and signer of node-to-node messages."""
+    return _leaf(ca, node_name(node_id), algorithm=algorithm, now=now, usages=NODE_USAGES, sans=host_names(hosts))
 
 
 def pem_certificate(cert: x509.Certificate) -> bytes:
@@ -181,10 +207,19 @@ def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
-def issued_by(cert: x509.Certificate, anchors: list[x509.Certificate], now: dt.datetime) -> bool:
-    """True when ``cert`` is valid at ``now`` and signed directly by one of ``anchors``."""
-    if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
-        return False
+def node_of(cert: x509.Certificate) -> str:
+    """The node id a node certificate names (subject serialNumber ``node:<id>``), or ''."""
+    named = organization_of(cert)
+    return named[len(NODE_SERIAL_PREFIX):] if named.startswith(NODE_SERIAL_PREFIX) else ""
+
+
+def valid_at(cert: x509.Certificate, now: dt.datetime) -> bool:
+    """Whether ``now`` is inside the certificate's validity (notBefore to notAfter)."""
+    return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
+
+
+def signed_by(cert: x509.Certificate, anchors: list[x509.Certificate] | tuple[x509.Certificate, ...]) -> bool:
+    """True when ``cert`` is signed directly by one of ``anchors`` (at any time: validity is :func:`valid_at`)."""
     for anchor in anchors:
         if anchor.subject != cert.issuer:
             continue
@@ -194,6 +229,11 @@ def issued_by(cert: x509.Certificate, anchors: list[x509.Certificate], now: dt.d
         except (ValueError, TypeError, Exception):  # InvalidSignature and friends
             continue
     return False
+
+
+def issued_by(cert: x509.Certificate, anchors: list[x509.Certificate], now: dt.datetime) -> bool:
+    """True when ``cert`` is valid at ``now`` and signed directly by one of ``anchors``."""
+    return valid_at(cert, now) and signed_by(cert, anchors)
 
 
 def development_set(*, node_id: str, hosts: list[str], organizations: list[tuple[str, str]], algorithm: str,
