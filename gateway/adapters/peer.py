@@ -17,6 +17,7 @@ import zeep.exceptions
 from lxml import etree
 from zeep.transports import Transport
 
+from gateway import telemetry
 from gateway.core.xml import contract
 from gateway.core.errors import DeliveryError, RemoteError
 from gateway.core.xml import safe
@@ -55,6 +56,9 @@ class PinnedTransport(Transport):
     """
 
     def post(self, address, message, headers):
+        correlation = telemetry.correlation_id()  # the item's, set by the delivery loop: the next node logs it too
+        if correlation:
+            headers = {**headers, telemetry.CORRELATION_HEADER: correlation}
         response = self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
                                      verify=self.session.verify, cert=self.session.cert)
         _check_answer(address, response)

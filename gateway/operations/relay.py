@@ -32,6 +32,7 @@ from gateway.pipeline import outbound
 from gateway.pipeline.node import Checked, CheckedLetter, CheckedNotifier
 from gateway.ports import Clock, IdFactory
 from gateway.store import Store, Tx, run
+from gateway.telemetry import Metrics
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,7 +42,7 @@ class RelayPolicy:
 
 class Relay:
     def __init__(self, *, store: Store, directory: Directory, keyring: Keyring, clock: Clock, new_id: IdFactory,
-                 node_id: str, policy: RelayPolicy) -> None:
+                 node_id: str, policy: RelayPolicy, metrics: Metrics | None = None) -> None:
         self.store = store
         self.directory = directory
         self.keyring = keyring
@@ -49,7 +50,8 @@ class Relay:
         self.new_id = new_id
         self.node_id = node_id
         self.policy = policy
-        self.duplicates = 0  # repeats answered with the first receipt (a metric; a worker retried)
+        self.duplicates = 0  # repeats answered with the first receipt (a worker retried)
+        self.metrics = metrics or Metrics()  # gateway_duplicate_messages_total
 
     # ------------------------------------------------------------- sending
     def enqueue(self, tx: Tx, place: decide.Outbox, *, kind: ItemKind, process_id: str, letter_process_id: str,
@@ -74,6 +76,7 @@ class Relay:
             if seen is not None:
                 if seen.payload_digest != message.payload_digest:
                     raise RemoteError(ErrorCode.REPLAY, f"MessageId {message.message_id} was used for another item")
+                self.metrics.duplicate()
                 self.duplicates += 1
                 return seen.receipt
             self._store(tx, checked, now)

@@ -11,7 +11,6 @@ sits in front as well (docs/operations.md).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
 import signal
 import socket
@@ -25,9 +24,8 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from gateway import __version__
 from gateway.config import Config
 from gateway.ports import Clock
-from gateway.runtime import wiring
+from gateway.runtime import certificates, logs, wiring
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 REQUEST_QUEUE = 64
 MAX_HEADER_BYTES = 64 * 1024                  # request line and every header together
 HEADER_TIMEOUT = dt.timedelta(seconds=10)     # from a request's first byte to the end of its headers
@@ -182,9 +180,10 @@ def make_server(app, host: str, port: int, *, threads: int, clock: Clock,
 
 def serve(cfg: Config, *, with_worker: bool = True) -> int:
     """Run a node until SIGTERM or SIGINT; 0 on a clean stop, 1 when the server died."""
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logs.setup(cfg.log_format)
     node = wiring.build(cfg)
     cfg = node.config  # with the development PKI filled in when none was configured
+    expiry = certificates.watch(cfg, node.keyring, node.agency.clock)  # warns at start-up, then daily
     server = make_server(node.wsgi, cfg.host, cfg.port, threads=cfg.threads, clock=node.agency.clock,
                          tls=tls_adapter(cfg) if cfg.tls_certificate else None)
     scheme = "https" if cfg.tls_certificate else "http"
@@ -223,6 +222,7 @@ def serve(cfg: Config, *, with_worker: bool = True) -> int:
             worker[1].set()
             for delivery_thread in worker[0]:
                 delivery_thread.join(timeout=10)
+        expiry.stop()
         node.close()
     return 0
 
@@ -239,7 +239,7 @@ def tls_adapter(cfg: Config) -> BuiltinSSLAdapter:
 
 def run_worker(cfg: Config) -> int:
     """A delivery worker process: several may run on one PostgreSQL database."""
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logs.setup(cfg.log_format)
     node = wiring.build(cfg)
     stop = _stop_on_signals()
     print(f"gateway worker for node {node.config.node_id} on {node.config.database_url}", flush=True)

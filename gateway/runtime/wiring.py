@@ -7,11 +7,14 @@ import logging
 import threading
 from dataclasses import dataclass, replace
 
+from cryptography import x509
+
+from gateway import __version__, telemetry
 from gateway.adapters.clock import SystemClock, new_process_id
 from gateway.adapters.http.wsgi import NodeApp
 from gateway.adapters.peer import PeerClient
 from gateway.config import OUTBOUND_STATUS_MAX, Config
-from gateway.core.errors import ConfigError, StoreError
+from gateway.core.errors import ConfigError
 from gateway.core.network.retry import RetryPolicy
 from gateway.core.trust import pki
 from gateway.core.trust.keyring import Keyring
@@ -24,8 +27,9 @@ from gateway.pipeline.agency import AgencyContext
 from gateway.pipeline.node import NodeContext
 from gateway.ports import Clock, IdFactory, Peer
 from gateway.runtime import directory_sync, files, worker as worker_threads
+from gateway.runtime.readiness import Readiness
 from gateway.store import Store
-from gateway.telemetry import Metrics
+from gateway.telemetry import CertificateExpiry, Metrics
 
 log = logging.getLogger(__name__)
 LEASE_MARGIN = dt.timedelta(seconds=10)
@@ -59,11 +63,16 @@ class Node:
     relay: Relay
     worker: Worker
     wsgi: NodeApp
+    metrics: Metrics | None = None
+    readiness: Readiness | None = None
 
     def start_worker(self, name: str = "delivery") -> tuple[list[threading.Thread], threading.Event]:
-        """Run ``delivery.worker_threads`` delivery threads until the returned event is set."""
-        return worker_threads.start(self.worker, self.store, threads=self.config.worker_threads,
-                                    poll=self.config.worker_poll, name=name)
+        """Run ``delivery.worker_threads`` delivery threads until the returned event is set (/readyz watches them)."""
+        threads, stop = worker_threads.start(self.worker, self.store, threads=self.config.worker_threads,
+                                             poll=self.config.worker_poll, name=name)
+        if self.readiness is not None:
+            self.readiness.watch_workers(threads, stop)
+        return threads, stop
 
     def close(self) -> None:
         self.store.close()
@@ -86,12 +95,15 @@ def build(config: Config, *, store: Store | None = None, clock: Clock | None = N
 
     ``store``, ``clock``, ``peer`` and ``metrics`` default to the real adapters;
     tests hand in fakes (``store.memory``, ``testing.clock``, ``testing.peer``).
+    ``metrics`` defaults to a new registry of this node's own, in prometheus_client's
+    multi-process mode when ``metrics.multiprocess_dir`` is set.
     """
     clock = clock or SystemClock()
     config = files.ensure_development_pki(config, clock)
     config = directory_sync.with_snapshot(config, clock)
     keyring = files.load_keyring(config, clock)
     store = store or open_store(config.database_url)
+    metrics = metrics or Metrics(multiprocess_dir=config.metrics_multiprocess_dir or None)
     if migrate:
         applied = store.migrate()
         if applied:
@@ -99,10 +111,10 @@ def build(config: Config, *, store: Store | None = None, clock: Clock | None = N
     verify = VerifyPolicy.with_legacy() if config.legacy_signatures else VerifyPolicy.modern()
     retry = RetryPolicy(window=config.retry_window, first=config.retry_first, maximum=config.retry_max)
     relay = Relay(store=store, directory=config.directory, keyring=keyring, clock=clock, new_id=new_id,
-                  node_id=config.node_id, policy=RelayPolicy(retry=retry))
+                  node_id=config.node_id, policy=RelayPolicy(retry=retry), metrics=metrics)
     worker = Worker(store=store, directory=config.directory, keyring=keyring, clock=clock,
                     peer=peer or peer_client(config), retry=retry, node_id=config.node_id,
-                    lease=config.delivery_timeout * 2 + LEASE_MARGIN)
+                    lease=config.delivery_timeout * 2 + LEASE_MARGIN, metrics=metrics)
     agency = Agency(store=store, directory=config.directory, clock=clock, new_id=new_id, relay=relay,
                     policy=Policy(allow_top_secret=config.allow_top_secret,
                                   visibility_timeout=config.visibility_timeout,
@@ -114,19 +126,41 @@ def build(config: Config, *, store: Store | None = None, clock: Clock | None = N
                            limits=replace(config.limits, max_bytes=config.limits.max_bytes * NODE_BODY_FACTOR),
                            verify=verify, clock_skew=config.clock_skew, allow_top_secret=config.allow_top_secret)
 
-    def health() -> bool:
-        try:
-            store.schema_version()
-            return True
-        except StoreError:
-            return False
+    readiness = Readiness(config=config, store=store, clock=clock)
+    certificates = certificate_expiry(config, keyring)
+
+    def static_gauges() -> list:
+        return [telemetry.certificate_gauge(certificates),
+                telemetry.gauge("gateway_build_info", "the gateway's version and this node's id", ("version", "node"),
+                                {(__version__, config.node_id): 1})]
 
     publisher = directory_sync.snapshot_publisher(config, keyring, clock) if config.publish_directory else None
     app = NodeApp(agency=agency, relay=relay, directory=config.directory, auth=agency_auth(config, keyring),
                   agency_ctx=agency_ctx, node_ctx=node_ctx, agency_url=config.agency_url, node_url=config.node_url,
-                  health=health, metrics=metrics or Metrics(), directory_snapshot=publisher,
-                  metrics_networks=config.metrics_networks, tls_proxy=config.tls_proxy)
-    return Node(config=config, store=store, keyring=keyring, agency_ctx=agency_ctx, node_ctx=node_ctx, agency=agency, relay=relay, worker=worker, wsgi=app)
+                  readiness=readiness, metrics=metrics, directory_snapshot=publisher,
+                  metrics_networks=config.metrics_networks, tls_proxy=config.tls_proxy, static_gauges=static_gauges)
+    return Node(config=config, store=store, keyring=keyring, agency_ctx=agency_ctx, node_ctx=node_ctx, agency=agency, relay=relay, worker=worker, wsgi=app,
+                metrics=metrics, readiness=readiness)
+
+
+def certificate_expiry(config: Config, keyring: Keyring) -> list[CertificateExpiry]:
+    """The configured certificates and when they expire: this node's, its peers', the hosted organisations',
+    the trust anchors' (gateway_certificate_expiry_timestamp_seconds)."""
+    found = []
+
+    def add(kind: str, ident: str, cert) -> None:
+        found.append(CertificateExpiry(kind=kind, id=ident, subject=cert.subject.rfc4514_string(),
+                                       not_after=cert.not_valid_after_utc.timestamp()))
+
+    for node_id, cert in sorted(keyring.node_certificates.items()):
+        add("node" if node_id == config.node_id else "peer", node_id, cert)
+    for org in config.directory.hosted():
+        if org.id in keyring.org_certificates:
+            add("organization", org.id, keyring.org_certificates[org.id])
+    for cert in keyring.anchors:
+        names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        add("anchor", str(names[0].value) if names else cert.subject.rfc4514_string(), cert)
+    return found
 
 
 def peer_client(config: Config, *, client_certificate: bool = True) -> PeerClient:

@@ -337,7 +337,7 @@ def test_two_worker_processes_never_deliver_one_item_twice(cluster, pg_cluster):
     import requests
     metrics = requests.get(f"http://127.0.0.1:{cluster.ports['moe-r15']}/metrics", timeout=5).text
     duplicates = [line for line in metrics.splitlines() if line.startswith("gateway_duplicate_messages_total")]
-    assert duplicates == ["gateway_duplicate_messages_total 0"], "no message was pushed twice"
+    assert duplicates == ["gateway_duplicate_messages_total 0.0"], "no message was pushed twice"
     # Both workers ran against the one database the whole time. Which of them pushed what is up to the
     # scheduler, so it is not asserted; that no item was pushed twice is (above).
     assert cluster.procs["w1"].alive and cluster.procs["w2"].alive

@@ -68,13 +68,19 @@ def test_every_series_is_present_from_start_up(cfg):
     status, text = get(node, "/metrics")
     assert status == 200
     lines = set(text.splitlines())
-    for expected in ('gateway_agency_requests_total{code="ok",operation="CorrespondenceLetterOutbound"} 0',
-                     'gateway_agency_requests_total{code="ok",operation="TimeCheck"} 0',
-                     'gateway_node_requests_total{code="ok",operation="Deliver"} 0',
-                     f'gateway_queue_items{{organization="{CENTRAL}"}} 0',
-                     f'gateway_queue_items{{organization="{CHIANGMAI}"}} 0',
-                     'gateway_outbox_items{state="pending"} 0', 'gateway_outbox_items{state="failed"} 0',
-                     "gateway_store_up 1", "gateway_duplicate_messages_total 0"):
+    for expected in ('gateway_requests_total{code="ok",operation="CorrespondenceLetterOutbound",port="agency"} 0.0',
+                     'gateway_requests_total{code="ok",operation="TimeCheck",port="agency"} 0.0',
+                     'gateway_requests_total{code="ok",operation="Deliver",port="node"} 0.0',
+                     'gateway_refusals_total{code="4001",port="agency"} 0.0',
+                     'gateway_refusals_total{code="4002",port="node"} 0.0',
+                     'gateway_delivery_attempts_total{outcome="delivered"} 0.0',
+                     'gateway_delivery_attempts_total{outcome="retry"} 0.0',
+                     'gateway_delivery_failures_total{reason="expired"} 0.0',
+                     'gateway_delivery_retries_total 0.0', 'gateway_delivery_latency_seconds_count 0.0',
+                     f'gateway_queue_items{{organization="{CENTRAL}"}} 0.0',
+                     f'gateway_queue_items{{organization="{CHIANGMAI}"}} 0.0',
+                     'gateway_outbox_items{state="pending"} 0.0', 'gateway_outbox_items{state="failed"} 0.0',
+                     "gateway_store_up 1.0", "gateway_duplicate_messages_total 0.0"):
         assert expected in lines, expected
     call(node, CENTRAL, soap("<TimeCheckRequest/>")).ok()
-    assert 'gateway_agency_requests_total{code="ok",operation="TimeCheck"} 1' in get(node, "/metrics")[1]
+    assert 'gateway_requests_total{code="ok",operation="TimeCheck",port="agency"} 1.0' in get(node, "/metrics")[1]

@@ -11,7 +11,13 @@ Routes
   POST /ecms-ws01/service2/<OrganizationID>  one hosted organisation
   GET  /ecms-ws01/service2[/<id>]?wsdl       the WSDL, with that endpoint's address
   GET  /ecms-ws01/xsd/<file>.xsd             the schemas the WSDL includes
-  GET  /healthz                              200 when the store answers
+  GET  /healthz                              200 while the process serves
+  GET  /readyz                               200 when ready for work (database, workers, directory), else 503
+  GET  /metrics                              Prometheus text (security.metrics_networks only)
+
+Every answer carries X-Correlation-ID: the client's own, if it sent a valid one,
+else the ProcessID the request names or creates, else a fresh id; every log
+line of the request carries it too (docs/observability.md).
 """
 from __future__ import annotations
 
@@ -25,6 +31,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from lxml import etree
+
+from gateway import telemetry
 from gateway.adapters.soap.agency import AgencySpyne, Call
 from gateway.adapters.soap.node import NodeCall, NodeSpyne
 from gateway.config import LOOPBACK_NETWORKS
@@ -52,6 +61,8 @@ _SOAP_TYPES = ("text/xml", "application/soap+xml", "application/xml")
 READ_CHUNK = 256 * 1024
 
 StartResponse = Callable[..., object]
+STORE_PROBE_TIMEOUT_S = 2.0   # /metrics does not wait longer for the store's gauges
+_GIVEN_CORRELATION = "gateway.correlation_id"   # the environ key of a valid incoming X-Correlation-ID
 
 
 # ?wsdl: the stubs contract generators use; ?wsdl=legacy: the unqualified one deployed clients send.
@@ -67,6 +78,9 @@ class _Progress:
     version: str
     operation: str = "?"
     qualified: bool = False   # the request's style, once known: faults are written in it
+    process_id: str = ""      # the item the request names or creates, once known
+    org: str = ""             # the organisation it is for (node port: the message's receiver)
+    given_correlation: str = ""  # the client's X-Correlation-ID, if valid
 
 
 class NodeApp:
@@ -74,9 +88,10 @@ class NodeApp:
 
     def __init__(self, *, agency: Agency, relay: Relay, directory: Directory, auth: AgencyAuth,
                  agency_ctx: agency_pipeline.AgencyContext, node_ctx: node_pipeline.NodeContext,
-                 agency_url: Callable[[str | None], str], node_url: str, health: Callable[[], bool],
+                 agency_url: Callable[[str | None], str], node_url: str, readiness: Callable[[], object],
                  metrics: Metrics, directory_snapshot: Callable[[], bytes] | None = None,
-                 metrics_networks: tuple = LOOPBACK_NETWORKS, tls_proxy: bool = False) -> None:
+                 metrics_networks: tuple = LOOPBACK_NETWORKS, tls_proxy: bool = False,
+                 static_gauges: Callable[[], list] = list) -> None:
         self.agency = agency
         self.relay = relay
         self.directory = directory
@@ -85,15 +100,16 @@ class NodeApp:
         self.node_ctx = node_ctx
         self.agency_url = agency_url
         self.node_url = node_url
-        self.health = health
+        self.readiness = readiness    # () -> runtime.readiness.Report (ready, not_ready, as_json)
         self.metrics = metrics
+        self.static_gauges = static_gauges  # what the configuration says: certificate expiry, build info
+        self._store_gauges = telemetry.Probe(lambda: queries.gauges(self.agency.store), STORE_PROBE_TIMEOUT_S)
         self.metrics_networks = tuple(ipaddress.ip_network(n) for n in metrics_networks)
         self.tls_proxy = tls_proxy
         # Every series exists from start-up, at zero, so a dashboard or alert sees it before the first event.
-        for operation in envelope.OPERATIONS.values():
-            metrics.declare("gateway_agency_requests_total", operation=operation, code="ok")
-        for operation in envelope.NODE_OPERATIONS.values():
-            metrics.declare("gateway_node_requests_total", operation=operation, code="ok")
+        codes = [code.code for code in ErrorCode]
+        metrics.declare(Port.AGENCY.value, envelope.OPERATIONS.values(), codes)
+        metrics.declare(Port.NODE.value, envelope.NODE_OPERATIONS.values(), codes)
         self.directory_snapshot = directory_snapshot
         self.spyne = AgencySpyne()
         self.node_spyne = NodeSpyne()
@@ -103,8 +119,13 @@ class NodeApp:
 
     # ------------------------------------------------------------------ WSGI
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
-        answer = self.route(environ)
-        headers = [("Content-Type", answer.content_type), ("Content-Length", str(len(answer.body)))]
+        given = telemetry.valid_correlation_id(environ.get("HTTP_X_CORRELATION_ID"))
+        environ[_GIVEN_CORRELATION] = given
+        with telemetry.log_context(correlation_id=given or telemetry.new_correlation_id(), node=self.node_ctx.node_id):
+            answer = self.route(environ)
+            correlation = telemetry.correlation_id()
+        headers = [("Content-Type", answer.content_type), ("Content-Length", str(len(answer.body))),
+                   (telemetry.CORRELATION_HEADER, correlation)]
         start_response(f"{answer.status} {_REASONS.get(answer.status, 'OK')}", headers)
         return [answer.body]
 
@@ -138,14 +159,21 @@ class NodeApp:
             except KeyError:
                 return answer.text(404, "no such schema\n")
         if path == "/healthz":
-            ok = self.health()
-            return answer.text(200 if ok else 503, json.dumps({"store": "ok" if ok else "unavailable"}),
-                               "application/json")
+            return answer.text(200, json.dumps({"status": "up"}), "application/json")
+        if path == "/readyz":
+            report = self.readiness()
+            shown = report.as_json()
+            if not _in(environ.get("REMOTE_ADDR", ""), self.metrics_networks):
+                shown.pop("checks")   # the sentences name files and database errors: for the monitoring network
+            return answer.text(200 if report.ready else 503, json.dumps(shown, ensure_ascii=False),
+                               "application/json; charset=utf-8")
         if path == "/metrics":
             if not _in(environ.get("REMOTE_ADDR", ""), self.metrics_networks):
                 # Queue depth per organisation is not for everyone (security.metrics_networks).
                 return answer.text(403, "/metrics is open to security.metrics_networks only\n")
-            return answer.text(200, self.metrics.render(self._gauges()), "text/plain; version=0.0.4; charset=utf-8")
+            body, content_type = self.metrics.render([*self._gauges(), *self.static_gauges()],
+                                                     accept=environ.get("HTTP_ACCEPT", ""))
+            return Answer(status=200, content_type=content_type, body=body)
         if path == "/":
             return answer.text(200, f"e-CMS gateway. Agency interface: {self.agency_url(None)} (WSDL: ?wsdl)\n")
         return answer.text(404, "not found\n")
@@ -154,7 +182,7 @@ class NodeApp:
     def soap(self, environ: dict, org_id: str) -> Answer:
         """The agency port: body -> pipeline (parse, envelope, XSD, sign or verify) -> Spyne -> operation."""
         content_type = environ.get("CONTENT_TYPE", "") or ""
-        progress = _Progress(port=Port.AGENCY, name=org_id,
+        progress = _Progress(port=Port.AGENCY, name=org_id, given_correlation=environ.get(_GIVEN_CORRELATION, ""),
                              version=envelope.SOAP12 if "soap+xml" in content_type.lower() else envelope.SOAP11)
 
         def handle() -> Answer:
@@ -166,9 +194,11 @@ class NodeApp:
             request = agency_pipeline.read(body, self.agency_ctx.limits)
             progress.version, progress.operation = request.soap_version, request.operation
             progress.qualified = request.qualified
+            progress.process_id = _process_id(request.body)   # a delete names one
             call = agency_pipeline.check(request, body, caller=caller, ctx=self.agency_ctx, now=now)
             element = self.spyne.call(call.body, Call(agency=self.agency, caller=caller, raw=body,
                                                       prepared=call.prepared, qualified=call.qualified))
+            progress.process_id = _process_id(element) or progress.process_id  # a send creates one, a pull serves one
             return answer.ok(call.soap_version, element)
 
         return self._guarded(progress, handle)
@@ -179,7 +209,8 @@ class NodeApp:
         No credentials here: every message is signed by a node of the directory and
         verified before anything is stored.
         """
-        progress = _Progress(port=Port.NODE, name="node", version=envelope.SOAP11)
+        progress = _Progress(port=Port.NODE, name="node", version=envelope.SOAP11,
+                             given_correlation=environ.get(_GIVEN_CORRELATION, ""))
 
         def handle() -> Answer:
             _check_content_type(environ.get("CONTENT_TYPE", "") or "")
@@ -187,6 +218,8 @@ class NodeApp:
             request = node_pipeline.read(body, self.node_ctx.limits)
             progress.operation = request.operation
             checked = node_pipeline.check(request, ctx=self.node_ctx, now=self.relay.clock.now())
+            if checked is not None:   # None: a DirectorySnapshot request, which names no item
+                progress.process_id, progress.org = checked.message.process_id, checked.message.receiver_org
             element = self.node_spyne.call(request.body, NodeCall(relay=self.relay, checked=checked,
                                                                   directory_snapshot=self.directory_snapshot))
             return answer.ok(envelope.SOAP11, element)
@@ -196,38 +229,51 @@ class NodeApp:
     def _guarded(self, progress: "_Progress", handle: Callable[[], Answer]) -> Answer:
         """The one error path of both ports: every exception becomes a documented fault, logged and counted."""
         started = time.perf_counter()
-        metric = f"gateway_{progress.port.value}_requests_total"
+        trace: BaseException | None = None   # an internal error's traceback goes to the log
         try:
             result = handle()
         except RemoteError as exc:
-            error = exc
-            log.info("%s %s refused %s %s", progress.name, progress.operation, exc.code.code, exc.detail)
+            error, level, text = exc, logging.INFO, f"refused {exc.code.code} {exc.detail}"
         except StoreError as exc:
-            error = fault_for(exc)
-            log.error("%s %s store failure: %s", progress.name, progress.operation, exc)
-        except Exception:  # noqa: BLE001 - the client gets a fault, never a crash
-            error = fault_for(Exception())
-            log.exception("%s %s internal error", progress.name, progress.operation)
+            error, level, text = fault_for(exc), logging.ERROR, f"store failure: {exc}"
+        except Exception as exc:  # noqa: BLE001 - the client gets a fault, never a crash
+            error, level, text, trace = fault_for(Exception()), logging.ERROR, "internal error", exc
         else:
-            log.info("%s %s ok %.1f ms", progress.name, progress.operation, (time.perf_counter() - started) * 1000)
-            self.metrics.inc(metric, operation=progress.operation, code="ok")
+            error, level, text = None, logging.INFO, ""
+        seconds = time.perf_counter() - started
+        code = error.code.code if error is not None else telemetry.OK
+        if progress.process_id and not progress.given_correlation:
+            telemetry.bind(correlation_id=progress.process_id)  # the item's ProcessID, the same on every node
+        fields = {"port": progress.port.value, "org": progress.org or progress.name, "operation": progress.operation,
+                  "code": code, "process_id": progress.process_id, "duration_ms": round(seconds * 1000, 1)}
+        if error is None:
+            text = f"ok {seconds * 1000:.1f} ms"
+        log.log(level, "%s %s %s", progress.name, progress.operation, text, extra=fields, exc_info=trace)
+        self.metrics.request(progress.port.value, progress.operation, code, seconds)
+        if error is None:
             return result
-        self.metrics.inc(metric, operation=progress.operation, code=error.code.code)
         return answer.fault(error, version=progress.version, port=progress.port, qualified=progress.qualified)
 
-    def _gauges(self) -> dict:
-        """What the store knows: queue depth per organisation, outbox items per state."""
+    def _gauges(self) -> list:
+        """What the store knows, read when /metrics is: queue depth per organisation, outbox items per state."""
         try:
-            found = queries.gauges(self.agency.store)
-        except StoreError:
-            return {("gateway_store_up", ()): 0}
-        gauges = {("gateway_store_up", ()): 1}
+            found = self._store_gauges()
+        except (StoreError, telemetry.ProbeTimeout):
+            found = None
+        except Exception:  # noqa: BLE001 - a driver error the store did not translate: the store is down all the same
+            log.exception("reading the store's gauges failed")
+            found = None
+        up = telemetry.gauge("gateway_store_up", "1 when the database answers (within 2 s), 0 when not",
+                             value=0 if found is None else 1)
+        if found is None:
+            return [up]
         depth = {org.id: 0 for org in self.directory.hosted()} | dict(found.queue_items)
         outbox = {state.value: 0 for state in OutboxState} | dict(found.outbox_items)
-        gauges.update({("gateway_queue_items", (("organization", org),)): n for org, n in depth.items()})
-        gauges.update({("gateway_outbox_items", (("state", state),)): n for state, n in outbox.items()})
-        gauges[("gateway_duplicate_messages_total", ())] = self.relay.duplicates
-        return gauges
+        return [up,
+                telemetry.gauge("gateway_queue_items", "undeleted queue items per hosted organisation",
+                                ("organization",), {(org,): n for org, n in depth.items()}),
+                telemetry.gauge("gateway_outbox_items", "outbox items per state (pending, delivered, failed)",
+                                ("state",), {(state,): n for state, n in outbox.items()})]
 
 
 def caller_of(environ: dict, *, tls_proxy: bool = False) -> Caller:
@@ -272,6 +318,23 @@ class _Deadline:
         allowed = BODY_GRACE + dt.timedelta(seconds=received / BODY_MIN_BYTES_PER_S)
         if self.clock.now() - self.started > allowed:
             raise RemoteError(ErrorCode.BAD_REQUEST, f"the body arrives too slowly ({received} bytes so far)")
+
+
+_ANSWER_PROCESS_ID = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?[Pp]rocessID>\s*([^<\s]{1,128})\s*</")
+_ANSWER_HEAD = 4096   # an answer's ProcessID comes before any letter it carries
+
+
+def _process_id(element: etree._Element | bytes | None) -> str:
+    """The ProcessID child of a request element, or the first ProcessID of an answer's bytes (either style)."""
+    if isinstance(element, bytes):
+        found = _ANSWER_PROCESS_ID.search(element, 0, _ANSWER_HEAD)
+        return found.group(1).decode("utf-8", "replace") if found else ""
+    if element is None:
+        return ""
+    for child in element:
+        if isinstance(child.tag, str) and etree.QName(child).localname in ("ProcessID", "processID"):
+            return (child.text or "").strip()[:128]
+    return ""
 
 
 def _in(address: str, networks: tuple) -> bool:
