@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 NODE_DIR := tests/interop/node
 
-.PHONY: run test test-fast bench venv interop-deps system-deps clean wheel-check mutants mutants-fast
+.PHONY: run test test-fast bench venv interop-deps system-deps clean wheel-check mutants mutants-fast demo-network
 
 venv: $(STAMP)
 
@@ -22,6 +22,12 @@ run: venv
 	$(BIN)/gateway migrate
 	$(BIN)/gateway serve
 
+# A hub and two regional nodes on loopback (ports 8180-8182) with the demo organisations, joined with
+# `gateway pki request/sign` and `gateway directory add-node/add-org`; letters with Thai subjects cross
+# them. Configurations, data and logs in ./var/demo-network/ (docs/joining.md). Ctrl-C stops them.
+demo-network: venv
+	$(BIN)/python tools/demo_network.py
+
 # Foreign SOAP clients used by the interop tests (npm `soap` on the machine's Node.js).
 interop-deps: system-deps $(NODE_DIR)/node_modules/.installed
 
@@ -33,7 +39,8 @@ $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/packag
 # cluster), xmlsec1 (signature interop), and the foreign SOAP stacks whose generated clients
 # run the interop flow (tests/interop/README.md): Node.js and npm, PHP with SoapClient, JAX-WS
 # (wsimport, with the JDK), Mono (wsdl, mcs); Chromium and ChromeDriver, with a Thai font, for the
-# browser tests of the HTML reports. Installed when missing and we are root.
+# browser tests of the HTML reports; nginx, whose shipped site file the deployment test runs in front
+# of gunicorn. Installed when missing and we are root.
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
@@ -44,6 +51,7 @@ system-deps:
 	{ command -v wsdl >/dev/null && command -v mcs >/dev/null; } || missing="$$missing mono-devel"; \
 	{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || missing="$$missing chromium chromium-driver"; \
 	fc-list :lang=th 2>/dev/null | grep -q . || missing="$$missing fonts-thai-tlwg"; \
+	{ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else echo "install the Debian packages:$$missing" >&2; exit 1; fi; \
