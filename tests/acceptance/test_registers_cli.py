@@ -13,15 +13,14 @@ import io
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 from openpyxl import load_workbook
 
 from gateway.testing.fixtures import PDF
 from gateway.testing.live import free_port
+from procs import wait_until_healthy
 
 pytestmark = pytest.mark.acceptance
 GATEWAY = [sys.executable, "-m", "gateway"]
@@ -46,17 +45,7 @@ def traffic(tmp_path_factory):
     proc = subprocess.Popen([*GATEWAY, "serve", "--port", str(port)], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"gateway serve did not start:\n{proc.stdout.read()}")
-        time.sleep(0.1)
+    wait_until_healthy(base, proc)
     (tmp_path / "letter.pdf").write_bytes(PDF)
 
     def client(*args: str) -> str:
