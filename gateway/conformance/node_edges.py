@@ -11,7 +11,8 @@ from lxml import etree
 
 from gateway.conformance.agent import letter
 from gateway.conformance.node_plan import (PDF, PLAN, SUBJECT, NodeContext, find_item, is_letter,
-                                           is_notifier, main_letter_bytes, ok, refused, status_of, unqualified)
+                                           is_notifier, main_letter_bytes, ok, queued, refused, status_of,
+                                           unqualified)
 from gateway.conformance.plan import Failed, NotCheckable, case, expect, expect_equal
 from gateway.core import ns
 
@@ -19,10 +20,7 @@ UNKNOWN_ORG = "9999999999"
 
 
 def nothing_queued(ctx: NodeContext, letter_id: str) -> None:
-    for _ in range(50):
-        reply = ok(ctx.receiver.pull(), "the receiver's pull")
-        if reply.item is None:
-            return
+    for reply in queued(ctx.receiver, "the receiver's pull"):
         expect(not is_letter(letter_id)(reply), f"the refused letter {letter_id} was queued for the receiver")
 
 
@@ -77,10 +75,7 @@ def sent_twice(ctx: NodeContext) -> None:
     expect_equal("ProcessID of the repeated send", first.process_id, again.process_id)
     got = find_item(ctx, ctx.receiver, is_letter(letter_id), "the receiver's pull")
     ok(ctx.receiver.delete(got.process_id), "delete")
-    for _ in range(50):
-        reply = ok(ctx.receiver.pull(), "the receiver's pull")
-        if reply.item is None:
-            break
+    for reply in queued(ctx.receiver, "the receiver's pull"):
         expect(not is_letter(letter_id)(reply), "the letter sent twice was queued twice")
 
 

@@ -13,12 +13,12 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from lxml import etree
 
 from gateway.conformance.agent import THAI_DIGITS, Agent, Reply, letter
-from gateway.conformance.plan import Failed, case, expect, expect_equal
+from gateway.conformance.plan import Failed, Recording, case, expect, expect_equal
 from gateway.core import ns
 from gateway.core.letters import codelists
 from gateway.core.time import BANGKOK
@@ -34,7 +34,7 @@ MAX_PULLS = 50
 
 
 @dataclass(kw_only=True)
-class NodeContext:
+class NodeContext(Recording):
     """What the A-cases share: the two e-Sarabans, the run's options, and what earlier cases made."""
 
     sender: Agent
@@ -48,15 +48,9 @@ class NodeContext:
     sleep: Callable[[float], None] = time.sleep
     run_id: str = field(default_factory=lambda: secrets.token_hex(3))
     state: dict = field(default_factory=dict)
-    _recorder: object = None
 
-    @property
-    def recorder(self) -> object:
-        return self._recorder
-
-    @recorder.setter
-    def recorder(self, value: object) -> None:
-        self._recorder = self.sender.recorder = self.receiver.recorder = value
+    def agents(self) -> tuple[Agent, Agent]:
+        return self.sender, self.receiver
 
     @property
     def today(self) -> str:
@@ -109,6 +103,18 @@ def unqualified(reply: Reply, what: str) -> None:
                "read unqualified, unprefixed answer elements")
 
 
+def queued(agent: Agent, what: str, **kw) -> Iterator[Reply]:
+    """The items a queue serves, pulled one after another until it answers empty (at most MAX_PULLS).
+
+    Pulled items are hidden for the visibility timeout, so this walks the queue once.
+    """
+    for _ in range(MAX_PULLS):
+        reply = ok(agent.pull(**kw), what)
+        if reply.item is None:
+            return
+        yield reply
+
+
 def find_item(ctx: Any, agent: Agent, wanted: Callable[[Reply], bool], what: str, **kw) -> Reply:
     """Pull until the wanted item comes (other items of a shared test organisation are left queued).
 
@@ -119,10 +125,7 @@ def find_item(ctx: Any, agent: Agent, wanted: Callable[[Reply], bool], what: str
     wait = getattr(ctx, "delivery_wait", 0.0)
     deadline = ctx.clock.now().timestamp() + wait
     while True:
-        for _ in range(MAX_PULLS):
-            reply = ok(agent.pull(**kw), what)
-            if reply.item is None:
-                break
+        for reply in queued(agent, what, **kw):
             if wanted(reply):
                 return reply
         if ctx.clock.now().timestamp() >= deadline:
@@ -249,10 +252,7 @@ def delete_letter(ctx: NodeContext) -> None:
     expect_equal("ProcessID of the delete", process_id, first.process_id)
     again = ok(ctx.receiver.delete(process_id), "CorrespondenceLetterDelete again")
     expect_equal("ProcessTime of a repeated delete", first.text("ProcessTime"), again.text("ProcessTime"))
-    for _ in range(MAX_PULLS):
-        reply = ok(ctx.receiver.pull(), "CorrespondenceLetterInbound after the delete")
-        if reply.item is None:
-            break
+    for reply in queued(ctx.receiver, "CorrespondenceLetterInbound after the delete"):
         expect(reply.process_id != process_id, "the deleted letter is served again")
 
 

@@ -33,7 +33,7 @@ from lxml import etree
 from gateway.adapters.esaraban import DEFAULT_TIMEOUT_S, Exchange, post
 from gateway.conformance.agent import THAI_DIGITS, Agent, letter
 from gateway.conformance.node_plan import MAX_PULLS, PDF, is_letter, is_notifier, main_letter_bytes, ok, status_of
-from gateway.conformance.plan import Failed, NotCheckable, case, expect, expect_equal
+from gateway.conformance.plan import Failed, NotCheckable, Recording, case, expect, expect_equal
 from gateway.core import ns
 from gateway.core.errors import ConfigError, RemoteError
 from gateway.core.letters.letter import notifier_element
@@ -57,7 +57,7 @@ NODE_SECTION = "node-exchange"
 
 
 @dataclass(kw_only=True)
-class PeerContext:
+class PeerContext(Recording):
     """What the B-cases share: the peer, the kit's identity in the peer's directory, and what earlier cases made."""
 
     url: str                                  # the peer's node port, .../ecms-ws01/node
@@ -76,17 +76,9 @@ class PeerContext:
     verify: bool | str = True
     run_id: str = field(default_factory=lambda: secrets.token_hex(3))
     state: dict = field(default_factory=dict)
-    _recorder: object = None
 
-    @property
-    def recorder(self) -> object:
-        return self._recorder
-
-    @recorder.setter
-    def recorder(self, value: object) -> None:
-        self._recorder = value
-        if self.receiver is not None:
-            self.receiver.recorder = value
+    def agents(self) -> tuple[Agent, ...]:
+        return () if self.receiver is None else (self.receiver,)
 
     @property
     def today(self) -> str:

@@ -110,6 +110,26 @@ def select(cases: list[Case], only: Iterable[str] = (), skip: Iterable[str] = ()
             and not any(fnmatch.fnmatchcase(c.id, p) for p in unwanted)]
 
 
+class Recording:
+    """A run's context: the runner sets ``recorder`` before each case, and every agent the context
+    plays records into it (subclasses name them in :meth:`agents`)."""
+
+    _recorder: object = None
+
+    def agents(self) -> Iterable[Any]:
+        return ()
+
+    @property
+    def recorder(self) -> object:
+        return self._recorder
+
+    @recorder.setter
+    def recorder(self, value: object) -> None:
+        self._recorder = value
+        for agent in self.agents():
+            agent.recorder = value
+
+
 class Recorder:
     """Collects the exchanges of the case that is running (the context's transport appends to it)."""
 
