@@ -196,9 +196,11 @@ class NodeApp:
             progress.qualified = request.qualified
             progress.process_id = _process_id(request.body)   # a delete names one
             call = agency_pipeline.check(request, body, caller=caller, ctx=self.agency_ctx, now=now)
-            element = self.spyne.call(call.body, Call(agency=self.agency, caller=caller, raw=body,
-                                                      prepared=call.prepared, qualified=call.qualified))
-            progress.process_id = _process_id(element) or progress.process_id  # a send creates one, a pull serves one
+            spyne_call = Call(agency=self.agency, caller=caller, raw=body, prepared=call.prepared,
+                              qualified=call.qualified)
+            element = self.spyne.call(call.body, spyne_call)
+            # a send creates one, a pull serves one: the handler knows it, the answer need not be read again
+            progress.process_id = spyne_call.process_id or progress.process_id
             return answer.ok(call.soap_version, element)
 
         return self._guarded(progress, handle)
@@ -320,15 +322,8 @@ class _Deadline:
             raise RemoteError(ErrorCode.BAD_REQUEST, f"the body arrives too slowly ({received} bytes so far)")
 
 
-_ANSWER_PROCESS_ID = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?[Pp]rocessID>\s*([^<\s]{1,128})\s*</")
-_ANSWER_HEAD = 4096   # an answer's ProcessID comes before any letter it carries
-
-
-def _process_id(element: etree._Element | bytes | None) -> str:
-    """The ProcessID child of a request element, or the first ProcessID of an answer's bytes (either style)."""
-    if isinstance(element, bytes):
-        found = _ANSWER_PROCESS_ID.search(element, 0, _ANSWER_HEAD)
-        return found.group(1).decode("utf-8", "replace") if found else ""
+def _process_id(element: etree._Element | None) -> str:
+    """The ProcessID child of a request element (a delete names the item it deletes)."""
     if element is None:
         return ""
     for child in element:
