@@ -27,6 +27,8 @@ def sqlite_schema() -> str:
         conn = sqlite3.connect(path)
         rows = conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
                             "AND tbl_name <> 'schema_migrations' "
+                            # FTS5's shadow tables: CREATE VIRTUAL TABLE makes them itself
+                            "AND name NOT IN (SELECT name FROM pragma_table_list WHERE type = 'shadow') "
                             "ORDER BY CASE type WHEN 'table' THEN 0 ELSE 1 END, rowid").fetchall()
         conn.close()
     return HEADER.format(dialect="SQLite") + "".join(f"{sql.strip()};\n\n" for (sql,) in rows)

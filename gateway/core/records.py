@@ -104,6 +104,8 @@ class OutboxRow:
     receipt_at: dt.datetime | None
     delivered_late: bool
     finished_at: dt.datetime | None
+    abandoned_at: dt.datetime | None = None   # an operator gave it up in the console (it stays failed)
+    abandoned_by: str = ""                    # who: the console account's username
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,3 +116,44 @@ class ReceivedRow:
     payload_digest: str
     receipt: bytes
     received_at: dt.datetime
+
+
+# ------------------------------------------------------------------ the web console (issue 13)
+@dataclass(frozen=True, kw_only=True)
+class AccountRow:
+    """Someone who may log in to the console; ``role`` is 'operator' or 'auditor'."""
+
+    id: int
+    username: str
+    display_name: str
+    password_hash: str
+    role: str
+    disabled: bool
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionRow:
+    """A logged-in browser (the hash of its cookie's token), with the account it belongs to."""
+
+    token_hash: str
+    account_id: int
+    username: str
+    display_name: str
+    role: str
+    csrf_token: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditRow:
+    """One thing done through the console: who, what, to what, from where."""
+
+    id: int
+    at: dt.datetime
+    username: str
+    action: str
+    target: str
+    detail: str
+    remote_addr: str

@@ -142,11 +142,16 @@ def process_status(state: LetterState, delivery: Delivery, pulled: bool) -> Proc
 # * a retryable failure keeps it PENDING with a later next attempt;
 # * a definite refusal, or the end of the retry window, makes it FAILED;
 # * a receipt that arrives for a FAILED item (a late answer to an earlier push)
-#   is still recorded: FAILED -> DELIVERED, marked late.
+#   is still recorded: FAILED -> DELIVERED, marked late;
+# * an operator (the web console) retries an item now: a FAILED item, or a
+#   PENDING one no worker holds, becomes PENDING and due at once, with a new
+#   deadline; or abandons it: it becomes (or stays) FAILED, marked abandoned, and
+#   leaves the console's list of failures. A leased item is refused both.
 #
 # The store writes each move as compare-and-set on these expected states
 # (store/sql/*/queries.sql ``outbox_delivered``, ``outbox_retry``,
-# ``outbox_failed``); tests/unit/test_state.py checks the SQL against this table.
+# ``outbox_failed``, ``outbox_retry_now``, ``outbox_abandon``);
+# tests/unit/test_state.py checks the SQL against this table.
 
 
 class OutboxState(enum.StrEnum):
@@ -159,6 +164,8 @@ class OutboxEvent(enum.StrEnum):
     RECEIPT = "receipt"      # a verified receipt for this item
     RETRY = "retry"          # a retryable failure within the window
     FAIL = "fail"            # a definite refusal, or the window ran out
+    RETRY_NOW = "retry_now"  # an operator asks for another push at once (the console)
+    ABANDON = "abandon"      # an operator gives the item up (the console)
 
 
 O, OE = OutboxState, OutboxEvent
@@ -168,6 +175,10 @@ OUTBOX_TRANSITIONS = MappingProxyType({
     (O.FAILED, OE.RECEIPT): O.DELIVERED,     # a late receipt is still recorded
     (O.PENDING, OE.RETRY): O.PENDING,
     (O.PENDING, OE.FAIL): O.FAILED,
+    (O.FAILED, OE.RETRY_NOW): O.PENDING,
+    (O.PENDING, OE.RETRY_NOW): O.PENDING,    # not while a worker holds its lease
+    (O.PENDING, OE.ABANDON): O.FAILED,       # not while a worker holds its lease
+    (O.FAILED, OE.ABANDON): O.FAILED,        # marked abandoned, once
 })
 
 

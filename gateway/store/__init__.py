@@ -111,6 +111,7 @@ def _outbox(row: Mapping[str, Any]) -> OutboxRow:
         receipt=bytes(row["receipt"]) if row["receipt"] is not None else None,
         receipt_at=from_us(row["receipt_at"]), delivered_late=bool(row["delivered_late"]),
         finished_at=from_us(row["finished_at"]),
+        abandoned_at=from_us(row["abandoned_at"]), abandoned_by=row["abandoned_by"],
     )
 
 
@@ -141,8 +142,11 @@ class TransitItem(NamedTuple):
     state: str
 
 
-class Tx:
-    """One open transaction. Methods are the store's vocabulary; SQL stays in the files."""
+from gateway.store.console import ConsoleTx  # noqa: E402 (it uses the row readers above)
+
+
+class Tx(ConsoleTx):
+    """One open transaction. Methods are the store's vocabulary; SQL stays in the files (console: ConsoleTx)."""
 
     def __init__(self, execute: Execute, queries: Mapping[str, str]) -> None:
         self._execute = execute
@@ -463,13 +467,26 @@ def run(store: Store, work: Callable[[Tx], Any], *, attempts: int = 5) -> Any:
     raise AssertionError("unreachable")
 
 
+_TRIGGER = re.compile(r"CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?TRIGGER\b", re.I)
+_BLOCK = re.compile(r"'[^']*'|\b(BEGIN|CASE)\b|\b(END)\b", re.I)
+
+
 def iter_statements(sql: str) -> Iterator[str]:
     """Split a migration file into statements.
 
     Comment lines go first (they may contain ';'); our files never put ';'
-    inside string literals.
+    inside string literals. A CREATE TRIGGER stays whole: its body's statements
+    end in ';' too, so it ends where its BEGIN is closed (CASE ... END counted).
     """
     code = "\n".join(ln for ln in sql.splitlines() if not ln.strip().startswith("--"))
-    for statement in code.split(";"):
+    statement = ""
+    for part in code.split(";"):
+        statement = f"{statement};{part}" if statement else part
+        if _TRIGGER.match(statement.strip()) and sum(
+                1 if m[1] else -1 if m[2] else 0 for m in _BLOCK.finditer(statement)) > 0:
+            continue  # inside the trigger's BEGIN ... END
         if statement.strip():
             yield statement.strip()
+        statement = ""
+    if statement.strip():
+        yield statement.strip()  # an unfinished trigger: the database says what is wrong with it

@@ -31,11 +31,13 @@ from typing import Any, Iterator, Mapping
 
 from gateway.core.errors import LocalError, StoreError
 from gateway.store import Store, Tx, load_queries
+from gateway.store.memory_console import ConsoleQueries
 from gateway.store.memory_registers import RegisterQueries
 from gateway.store.memory_tables import IDENTITY, SIGNATURE_COLUMNS, WITHDRAWN, Cursor, Row, Tables, Where, limited
 
 MIRRORED_DIALECT = "sqlite"  # whose queries and migrations this store implements
 PENDING, FAILED, DELIVERED = "pending", "failed", "delivered"
+COUNTED = ("letters", "letter_blobs", "notices", "queue", "outbox", "received")   # table_counts' columns
 
 Params = Mapping[str, Any]
 
@@ -80,10 +82,11 @@ def _per(rows: list[Row], column: str) -> Cursor:
     return _rows([{column: value, "items": counts[value]} for value in sorted(counts)])
 
 
-class MemoryStore(RegisterQueries, Store):
+class MemoryStore(RegisterQueries, ConsoleQueries, Store):
     """The Store port over dicts in this process; for tests and demonstrations, never for production.
 
-    The handlers of the registers, statistics and retention queries are in ``memory_registers.py``.
+    The handlers of the registers, statistics and retention queries are in ``memory_registers.py``,
+    those of the web console's in ``memory_console.py``.
     """
 
     dialect = "memory"
@@ -276,7 +279,8 @@ class MemoryStore(RegisterQueries, Store):
         return _per(self._tables.select("queue", _is(deleted_at=None)), "org")
 
     def q_table_counts(self, p: Params) -> Cursor:
-        return _rows([self._tables.counts()])
+        counts = self._tables.counts()
+        return _rows([{name: counts[name] for name in COUNTED}])
 
     # ------------------------------------------------------------ outbox
     def q_insert_outbox(self, p: Params) -> Cursor:

@@ -9,7 +9,7 @@ holds it too, so a rollback restores the sequence with the rows.
 
 What SQLite refuses with ``sqlite3.IntegrityError`` (and the SQLite store
 answers as :class:`ConflictError`) is refused here the same way: NOT NULL,
-UNIQUE (including the partial index on a letter's identity), PRIMARY KEY and
+UNIQUE (including the partial index on a letter's identity), PRIMARY KEY, CHECK and
 FOREIGN KEY (the SQLite store turns foreign keys on), on insert, update and
 delete (a row still referenced cannot go). A statement is checked whole before
 any of its rows is written, as SQLite rolls back a failed statement.
@@ -60,6 +60,7 @@ class Table:
     key: str | None = None  # the INTEGER PRIMARY KEY (the rowid); None: a hidden rowid
     unique: tuple[Unique, ...] = ()
     references: tuple[tuple[str, str], ...] = ()  # (column, table whose rowid it names)
+    checks: tuple[tuple[str, Where], ...] = ()      # (column, CHECK condition; a NULL passes, as in SQL)
 
 
 def _columns(**defaults: Any) -> Mapping[str, Any]:
@@ -70,6 +71,7 @@ R = REQUIRED  # short, for the schema below
 SIGNATURE_COLUMNS = ("signed_by", "signer", "signer_org", "certificate_sha256", "signature_method",
                      "digest_method", "c14n_method", "signature_policy", "signature_digest")
 IDENTITY = ("sender_org", "receiver_org", "letter_key", "corr_date")
+CONSOLE_ROLES = ("operator", "auditor")
 
 SCHEMA: Mapping[str, Table] = MappingProxyType({
     "letters": Table(
@@ -98,12 +100,24 @@ SCHEMA: Mapping[str, Table] = MappingProxyType({
         _columns(id=None, message_id=R, kind=R, process_id=R, letter_process_id=R, sender_org=R, receiver_org=R,
                  next_node=R, path="[]", payload=R, state=R, attempts=0, created_at=R, next_attempt_at=R,
                  deadline_at=R, lease_until=0, lease_token="", last_error="", receipt=None, receipt_at=None,
-                 delivered_late=0, finished_at=None),
+                 delivered_late=0, finished_at=None, abandoned_at=None, abandoned_by=""),
         key="id",
         unique=(Unique(("message_id",)),)),
     "received": Table(
         _columns(sender_node=R, message_id=R, process_id=R, payload_digest=R, receipt=R, received_at=R),
         unique=(Unique(("sender_node", "message_id")),)),
+    # the web console (0007)
+    "console_accounts": Table(
+        _columns(id=None, username=R, display_name=R, password_hash=R, role=R, disabled=0, created_at=R),
+        key="id",
+        unique=(Unique(("username",)),),
+        checks=(("role", lambda row: row["role"] in CONSOLE_ROLES),)),
+    "console_sessions": Table(
+        _columns(token_hash=R, account_id=R, csrf_token=R, created_at=R, expires_at=R),
+        unique=(Unique(("token_hash",)),),
+        references=(("account_id", "console_accounts"),)),
+    "console_audit": Table(
+        _columns(id=None, at=R, username=R, action=R, target="", detail="", remote_addr=""), key="id"),
 })
 
 
@@ -203,6 +217,9 @@ class Tables:
         for column, default in spec.columns.items():
             if default is not None and (row[column] is None or row[column] is REQUIRED):
                 raise ConflictError(f"NOT NULL constraint failed: {table}.{column}")
+        for column, condition in spec.checks:
+            if row[column] is not None and not condition(row):
+                raise ConflictError(f"CHECK constraint failed: {column}")
         for column, target in spec.references:
             if row[column] is not None and row[column] not in self._rows[target]:
                 raise ConflictError(f"FOREIGN KEY constraint failed: {table}.{column}")

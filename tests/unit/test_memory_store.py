@@ -234,6 +234,7 @@ def script(store) -> list:
     q("set_letter_delivery", process_id="p2", delivery="delivered", now=T0)
     q("set_letter_delivery", process_id="p2", delivery="pending", now=T0 + 7)
     q("set_letter_path", id=2, path='["moe-hub","moe-r15"]')
+    console_outbox(q)
     # registers, statistics and retention (issue 13)
     q("insert_notice", process_id="n-invalid", letter_id=2, kind="invalid", accept_id="", from_org="2000340000",
       to_org="2000100000", payload=b"<n/>", raw=b"", now=T0 + 3 * MINUTE)
@@ -260,8 +261,90 @@ def script(store) -> list:
     q("purge_letter", letter_id=4)                      # the highest id: AUTOINCREMENT never hands it out again
     letter(store, 9)
     q("get_letter", id=5)
+    console_letters(store, q)
     q("table_counts")
     return seen
+
+
+def console_outbox(q) -> None:
+    """The web console's accounts, sessions, audit log and outbox queries (issue 13)."""
+    q("insert_account", username="somchai", display_name="สมชาย ใจดี", password_hash="h1", role="operator", now=T0)
+    q("insert_account", username="somsri", display_name="สมศรี", password_hash="h2", role="auditor", now=T0 + 1)
+    q("insert_account", username="somchai", display_name="ซ้ำ", password_hash="h3", role="operator", now=T0)
+    q("insert_account", username="manee", display_name="มานี", password_hash="h4", role="admin", now=T0)  # CHECK
+    q("account", username="somsri")
+    q("account", username="nobody")
+    q("accounts")
+    q("set_account_password", username="somsri", password_hash="h5")
+    q("set_account_password", username="nobody", password_hash="h5")
+    for n, (account_id, expires) in enumerate(((1, T0 + MINUTE), (1, T0 + 9 * MINUTE), (2, T0 + 9 * MINUTE))):
+        q("insert_session", token_hash=f"t{n}", account_id=account_id, csrf_token=f"c{n}", now=T0, expires=expires)
+    q("insert_session", token_hash="t0", account_id=2, csrf_token="c", now=T0, expires=T0 + MINUTE)  # its key
+    q("insert_session", token_hash="t9", account_id=99, csrf_token="c", now=T0, expires=T0 + MINUTE)  # no account
+    q("session", token_hash="t0", now=T0 + MINUTE - 1)
+    q("session", token_hash="t0", now=T0 + MINUTE)                    # expired at its expiry
+    q("set_account_disabled", username="somchai", disabled=True)
+    q("set_account_disabled", username="nobody", disabled=True)
+    q("session", token_hash="t1", now=T0)                             # a disabled account's
+    q("delete_account_sessions", username="somchai")
+    q("set_account_disabled", username="somchai", disabled=False)
+    q("delete_session", token_hash="t2")
+    q("delete_session", token_hash="t2")
+    q("insert_session", token_hash="t3", account_id=2, csrf_token="c3", now=T0, expires=T0 + 60 * MINUTE)
+    q("insert_session", token_hash="t4", account_id=1, csrf_token="c4", now=T0, expires=T0 + MINUTE)
+    q("delete_expired_sessions", now=T0 + MINUTE)
+    q("session", token_hash="t3", now=T0)
+    for n, action in enumerate(("login", "retry", "abandon")):
+        q("insert_audit", now=T0 + n, username="somchai", action=action, target=f"outbox/{n}", detail="ทดสอบ",
+          remote_addr="127.0.0.1")
+    q("audit_log", before_id=2 ** 63 - 1, limit=2)
+    q("audit_log", before_id=2, limit=-1)
+    q("audit_of_target", target="outbox/1")
+    q("failed_outbox", limit=-1)
+    q("retrying_outbox", limit=-1)
+    q("delivery_latencies", since=T0 + 2)
+    q("delivery_latencies", since=0)
+    later = T0 + 10 * MINUTE   # the lease of t2 (until T0 + 20 minutes) still holds
+    for outbox_id in (1, 2, 3, 4, 5, 99):
+        q("outbox_abandon", id=outbox_id, now=later, by="somchai")
+    q("failed_outbox", limit=1)
+    for outbox_id in (1, 2, 3, 4, 5, 99):
+        q("outbox_retry_now", id=outbox_id, now=later, deadline=later + 60 * MINUTE)
+    q("outbox_abandon", id=2, now=later + 1, by="somsri")
+    q("outbox_abandon", id=2, now=later + 2, by="somsri")               # abandoned already
+    q("outbox_failed", id=5, error="ปฏิเสธ", now=later + 3)
+    q("outbox_failed", id=1, error="ปฏิเสธ", now=later + 4)
+    q("retrying_outbox", limit=-1)
+    q("failed_outbox", limit=-1)
+    q("failed_outbox", limit=1)
+
+
+def console_letters(store, q) -> None:
+    """The web console's letter queries (issue 13), after the purge: its letters are gone from the index too."""
+    letter(store, 10, subject="Budget MEETING 100% done_x", now=T0 + 4 * MINUTE)
+    q("unregistered_letters", before=T0 + 3 * MINUTE, limit=-1)
+    q("unregistered_letters", before=T0 + 10 * MINUTE, limit=1)
+    anything = dict(subject_pattern="", phrase='""', no_pattern="", key_pattern="", org="", since=-(2 ** 63),
+                    until=2 ** 63 - 1, limit=-1)
+    q("search_letters", **{**anything, "phrase": '"เชิญประ"', "subject_pattern": "%เชิญประ%"})
+    q("search_letters", **{**anything, "phrase": '"meeting 1"'})        # any case
+    q("search_letters", **{**anything, "phrase": '"0% d"', "org": "2000340000"})
+    q("search_letters", **{**anything, "phrase": '"ชุม"', "org": "2000340000", "limit": 1})
+    q("search_letters", **{**anything, "phrase": '"ขอ"'})               # too short for trigrams: nothing
+    q("search_letters_like", **{**anything, "subject_pattern": "%ปร%", "no_pattern": "%0210/2%",
+                                "key_pattern": "%0210/2%"})
+    q("search_letters_like", **{**anything, "subject_pattern": "%e\\_%"})
+    q("search_letters_like", **{**anything, "subject_pattern": "%E\\_X%"})    # ASCII letters in any case
+    q("search_letters_like", **{**anything, "subject_pattern": "%\\%%"})
+    q("search_letters_like", **{**anything, "subject_pattern": "%_ชุม%", "since": T0 + 2 * MINUTE,
+                                "until": T0 + 4 * MINUTE})
+    q("search_letters_like", **{**anything, "no_pattern": "%๐๒๑๐/๓%", "key_pattern": "%0210/3%"})
+    q("search_letters_like", **anything)
+    q("notices_of_letter", letter_id=2)
+    q("notices_of_letter", letter_id=99)
+    q("queue_items_of_letter", letter_id=2)
+    q("received_by_process_id", process_id="p")
+    q("received_by_process_id", process_id="nobody")
 
 
 def dump(rows):

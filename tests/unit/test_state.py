@@ -73,7 +73,8 @@ from gateway.store import load_queries  # noqa: E402
 
 # Each outbox move's compare-and-set query (store/sql/*/queries.sql) and its event in the table.
 OUTBOX_QUERIES = {"outbox_delivered": OutboxEvent.RECEIPT, "outbox_retry": OutboxEvent.RETRY,
-                  "outbox_failed": OutboxEvent.FAIL}
+                  "outbox_failed": OutboxEvent.FAIL, "outbox_retry_now": OutboxEvent.RETRY_NOW,
+                  "outbox_abandon": OutboxEvent.ABANDON}
 
 
 def _expected_states(sql: str) -> set[str]:
@@ -86,6 +87,32 @@ def _expected_states(sql: str) -> set[str]:
 @pytest.mark.parametrize("name,event", sorted(OUTBOX_QUERIES.items()))
 def test_outbox_sql_expects_exactly_the_states_of_the_table(dialect, name, event):
     assert _expected_states(load_queries(dialect)[name]) == {s.value for s in outbox_expected(event)}
+
+
+def _new_states(sql: str, expected: set[str]) -> set[str]:
+    """The state an UPDATE sets (``SET ... state = 'x'``), or the expected ones when it leaves state alone."""
+    assignments = sql.split("SET", 1)[1].split("WHERE", 1)[0]
+    found = re.search(r"(?<![\w.])state\s*=\s*'([a-z]+)'", assignments)
+    return {found.group(1)} if found else expected
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+@pytest.mark.parametrize("name,event", sorted(OUTBOX_QUERIES.items()))
+def test_outbox_sql_moves_to_the_state_of_the_table(dialect, name, event):
+    sql = load_queries(dialect)[name]
+    targets = {new.value for (_, e), new in OUTBOX_TRANSITIONS.items() if e is event}
+    assert _new_states(sql, _expected_states(sql)) == targets
+
+
+def test_every_outbox_event_has_its_query():
+    assert set(OUTBOX_QUERIES.values()) == set(OutboxEvent)
+
+
+def test_an_operator_may_retry_or_abandon_a_pending_or_failed_item_never_a_delivered_one():
+    for event in (OutboxEvent.RETRY_NOW, OutboxEvent.ABANDON):
+        assert outbox_expected(event) == {OutboxState.PENDING, OutboxState.FAILED}
+    assert OUTBOX_TRANSITIONS[(OutboxState.FAILED, OutboxEvent.RETRY_NOW)] is OutboxState.PENDING
+    assert OUTBOX_TRANSITIONS[(OutboxState.PENDING, OutboxEvent.ABANDON)] is OutboxState.FAILED
 
 
 def test_a_late_receipt_for_a_failed_item_is_recorded_and_nothing_leaves_delivered():

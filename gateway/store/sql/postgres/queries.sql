@@ -279,3 +279,112 @@ DELETE FROM letters WHERE id = %(letter_id)s;
 
 -- name: purge_outbox_item
 DELETE FROM outbox WHERE id = %(id)s AND state <> 'pending';
+
+-- The web console (issue 13: store/console.py).
+
+-- name: insert_account
+INSERT INTO console_accounts (username, display_name, password_hash, role, disabled, created_at)
+VALUES (%(username)s, %(display_name)s, %(password_hash)s, %(role)s, false, %(now)s)
+RETURNING id;
+
+-- name: account
+SELECT * FROM console_accounts WHERE username = %(username)s;
+
+-- name: accounts
+SELECT * FROM console_accounts ORDER BY username;
+
+-- name: set_account_password
+UPDATE console_accounts SET password_hash = %(password_hash)s WHERE username = %(username)s;
+
+-- name: set_account_disabled
+UPDATE console_accounts SET disabled = %(disabled)s WHERE username = %(username)s;
+
+-- name: delete_account_sessions
+DELETE FROM console_sessions
+WHERE account_id IN (SELECT id FROM console_accounts WHERE username = %(username)s);
+
+-- name: insert_session
+INSERT INTO console_sessions (token_hash, account_id, csrf_token, created_at, expires_at)
+VALUES (%(token_hash)s, %(account_id)s, %(csrf_token)s, %(now)s, %(expires)s);
+
+-- name: session
+-- A session counts until it expires, and only while its account is enabled.
+SELECT s.*, a.username, a.display_name, a.role
+FROM console_sessions s JOIN console_accounts a ON a.id = s.account_id
+WHERE s.token_hash = %(token_hash)s AND s.expires_at > %(now)s AND NOT a.disabled;
+
+-- name: delete_session
+DELETE FROM console_sessions WHERE token_hash = %(token_hash)s;
+
+-- name: delete_expired_sessions
+DELETE FROM console_sessions WHERE expires_at <= %(now)s;
+
+-- name: insert_audit
+INSERT INTO console_audit (at, username, action, target, detail, remote_addr)
+VALUES (%(now)s, %(username)s, %(action)s, %(target)s, %(detail)s, %(remote_addr)s)
+RETURNING id;
+
+-- name: audit_log
+SELECT * FROM console_audit WHERE id < %(before_id)s ORDER BY id DESC LIMIT %(limit)s;
+
+-- name: audit_of_target
+-- What operators did to one letter (its timeline), oldest first.
+SELECT * FROM console_audit WHERE target = %(target)s ORDER BY id;
+
+-- name: failed_outbox
+SELECT * FROM outbox WHERE state = 'failed' AND abandoned_at IS NULL ORDER BY id DESC LIMIT %(limit)s;
+
+-- name: retrying_outbox
+SELECT * FROM outbox WHERE state = 'pending' AND last_error <> '' ORDER BY next_attempt_at, id LIMIT %(limit)s;
+
+-- name: delivery_latencies
+SELECT receipt_at, created_at FROM outbox WHERE state = 'delivered' AND receipt_at >= %(since)s
+ORDER BY receipt_at, id;
+
+-- name: outbox_retry_now
+-- An operator's "push it again now": a failed item, or a pending one no worker holds the lease of.
+UPDATE outbox SET state = 'pending', next_attempt_at = %(now)s, deadline_at = %(deadline)s, lease_until = 0,
+       finished_at = NULL, abandoned_at = NULL, abandoned_by = ''
+WHERE id = %(id)s AND state IN ('failed', 'pending') AND (state = 'failed' OR lease_until <= %(now)s);
+
+-- name: outbox_abandon
+-- An operator gives an item up: a failed one not abandoned yet, or a pending one no worker holds.
+UPDATE outbox SET state = 'failed', finished_at = coalesce(finished_at, %(now)s), abandoned_at = %(now)s,
+       abandoned_by = %(by)s, lease_until = 0,
+       last_error = CASE WHEN last_error = '' THEN 'abandoned by ' || %(by)s ELSE last_error END
+WHERE id = %(id)s AND state IN ('pending', 'failed') AND abandoned_at IS NULL
+  AND (state = 'failed' OR lease_until <= %(now)s);
+
+-- name: unregistered_letters
+-- Letters in their receiver's queue that it has not registered (no Accept, Reject or Invalid yet).
+SELECT * FROM letters
+WHERE delivery = 'delivered' AND state IN ('sent', 'received') AND created_at < %(before)s
+ORDER BY created_at, id LIMIT %(limit)s;
+
+-- name: search_letters
+-- Subject text of 3 or more characters: the trigram index (letters_subject_trgm) serves the ILIKE.
+-- Number: as written, or its normalised letter_key.
+SELECT l.* FROM letters l
+WHERE l.subject ILIKE %(subject_pattern)s ESCAPE '\'
+  AND (%(no_pattern)s = '' OR l.letter_no ILIKE %(no_pattern)s ESCAPE '\' OR l.letter_key ILIKE %(key_pattern)s ESCAPE '\')
+  AND (%(org)s = '' OR l.sender_org = %(org)s OR l.receiver_org = %(org)s)
+  AND l.created_at >= %(since)s AND l.created_at < %(until)s
+ORDER BY l.created_at DESC, l.id DESC LIMIT %(limit)s;
+
+-- name: search_letters_like
+-- Subject text of fewer than 3 characters (or none): too short for the trigram index to help.
+SELECT l.* FROM letters l
+WHERE (%(subject_pattern)s = '' OR l.subject ILIKE %(subject_pattern)s ESCAPE '\')
+  AND (%(no_pattern)s = '' OR l.letter_no ILIKE %(no_pattern)s ESCAPE '\' OR l.letter_key ILIKE %(key_pattern)s ESCAPE '\')
+  AND (%(org)s = '' OR l.sender_org = %(org)s OR l.receiver_org = %(org)s)
+  AND l.created_at >= %(since)s AND l.created_at < %(until)s
+ORDER BY l.created_at DESC, l.id DESC LIMIT %(limit)s;
+
+-- name: notices_of_letter
+SELECT * FROM notices WHERE letter_id = %(letter_id)s ORDER BY id;
+
+-- name: queue_items_of_letter
+SELECT * FROM queue WHERE letter_id = %(letter_id)s ORDER BY id;
+
+-- name: received_by_process_id
+SELECT * FROM received WHERE process_id = %(process_id)s ORDER BY received_at, sender_node, message_id;

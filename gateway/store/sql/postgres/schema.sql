@@ -2,6 +2,55 @@
 -- tests/integration/test_schema.py checks that this file and the migrations build the same schema.
 -- Not run by the node: migrations/ is the source of truth.
 
+CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
+
+CREATE TABLE public.console_accounts (
+    id bigint NOT NULL,
+    username text NOT NULL,
+    display_name text NOT NULL,
+    password_hash text NOT NULL,
+    role text NOT NULL,
+    disabled boolean DEFAULT false NOT NULL,
+    created_at bigint NOT NULL,
+    CONSTRAINT console_accounts_role_check CHECK ((role = ANY (ARRAY['operator'::text, 'auditor'::text])))
+);
+
+CREATE SEQUENCE public.console_accounts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.console_accounts_id_seq OWNED BY public.console_accounts.id;
+
+CREATE TABLE public.console_audit (
+    id bigint NOT NULL,
+    at bigint NOT NULL,
+    username text NOT NULL,
+    action text NOT NULL,
+    target text DEFAULT ''::text NOT NULL,
+    detail text DEFAULT ''::text NOT NULL,
+    remote_addr text DEFAULT ''::text NOT NULL
+);
+
+CREATE SEQUENCE public.console_audit_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.console_audit_id_seq OWNED BY public.console_audit.id;
+
+CREATE TABLE public.console_sessions (
+    token_hash text NOT NULL,
+    account_id bigint NOT NULL,
+    csrf_token text NOT NULL,
+    created_at bigint NOT NULL,
+    expires_at bigint NOT NULL
+);
+
 CREATE TABLE public.letter_blobs (
     letter_id bigint NOT NULL,
     raw bytea NOT NULL,
@@ -94,7 +143,9 @@ CREATE TABLE public.outbox (
     receipt bytea,
     receipt_at bigint,
     delivered_late integer DEFAULT 0 NOT NULL,
-    finished_at bigint
+    finished_at bigint,
+    abandoned_at bigint,
+    abandoned_by text DEFAULT ''::text NOT NULL
 );
 
 CREATE SEQUENCE public.outbox_id_seq
@@ -138,6 +189,10 @@ CREATE TABLE public.received (
     received_at bigint NOT NULL
 );
 
+ALTER TABLE ONLY public.console_accounts ALTER COLUMN id SET DEFAULT nextval('public.console_accounts_id_seq'::regclass);
+
+ALTER TABLE ONLY public.console_audit ALTER COLUMN id SET DEFAULT nextval('public.console_audit_id_seq'::regclass);
+
 ALTER TABLE ONLY public.letters ALTER COLUMN id SET DEFAULT nextval('public.letters_id_seq'::regclass);
 
 ALTER TABLE ONLY public.notices ALTER COLUMN id SET DEFAULT nextval('public.notices_id_seq'::regclass);
@@ -145,6 +200,18 @@ ALTER TABLE ONLY public.notices ALTER COLUMN id SET DEFAULT nextval('public.noti
 ALTER TABLE ONLY public.outbox ALTER COLUMN id SET DEFAULT nextval('public.outbox_id_seq'::regclass);
 
 ALTER TABLE ONLY public.queue ALTER COLUMN id SET DEFAULT nextval('public.queue_id_seq'::regclass);
+
+ALTER TABLE ONLY public.console_accounts
+    ADD CONSTRAINT console_accounts_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.console_accounts
+    ADD CONSTRAINT console_accounts_username_key UNIQUE (username);
+
+ALTER TABLE ONLY public.console_audit
+    ADD CONSTRAINT console_audit_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.console_sessions
+    ADD CONSTRAINT console_sessions_pkey PRIMARY KEY (token_hash);
 
 ALTER TABLE ONLY public.letter_blobs
     ADD CONSTRAINT letter_blobs_pkey PRIMARY KEY (letter_id);
@@ -176,6 +243,12 @@ ALTER TABLE ONLY public.queue
 ALTER TABLE ONLY public.received
     ADD CONSTRAINT received_pkey PRIMARY KEY (sender_node, message_id);
 
+CREATE INDEX console_audit_by_target ON public.console_audit USING btree (target);
+
+CREATE INDEX console_sessions_by_account ON public.console_sessions USING btree (account_id);
+
+CREATE INDEX console_sessions_by_expiry ON public.console_sessions USING btree (expires_at);
+
 CREATE INDEX letters_by_receiver ON public.letters USING btree (receiver_org, letter_key, corr_date);
 
 CREATE INDEX letters_by_sender ON public.letters USING btree (sender_org, letter_key, corr_date);
@@ -186,11 +259,19 @@ CREATE INDEX letters_by_signature ON public.letters USING btree (sender_org, sig
 
 CREATE UNIQUE INDEX letters_identity ON public.letters USING btree (sender_org, receiver_org, letter_key, corr_date) WHERE (state <> 'withdrawn'::text);
 
+CREATE INDEX letters_subject_trgm ON public.letters USING gin (subject public.gin_trgm_ops);
+
+CREATE INDEX letters_unregistered ON public.letters USING btree (created_at, id) WHERE ((delivery = 'delivered'::text) AND (state = ANY (ARRAY['sent'::text, 'received'::text])));
+
 CREATE UNIQUE INDEX notices_once ON public.notices USING btree (letter_id, kind, accept_id);
 
 CREATE INDEX outbox_by_letter ON public.outbox USING btree (letter_process_id, id) WHERE (state = 'pending'::text);
 
+CREATE INDEX outbox_delivered_by_receipt ON public.outbox USING btree (receipt_at) WHERE (state = 'delivered'::text);
+
 CREATE INDEX outbox_due ON public.outbox USING btree (next_attempt_at, id) WHERE (state = 'pending'::text);
+
+CREATE INDEX outbox_failed_open ON public.outbox USING btree (id) WHERE ((state = 'failed'::text) AND (abandoned_at IS NULL));
 
 CREATE INDEX outbox_of_letter ON public.outbox USING btree (letter_process_id);
 
@@ -199,6 +280,11 @@ CREATE INDEX queue_by_letter ON public.queue USING btree (letter_id);
 CREATE INDEX queue_next ON public.queue USING btree (org, visible_at, id) WHERE (deleted_at IS NULL);
 
 CREATE INDEX queue_open_by_org ON public.queue USING btree (org, id) WHERE (deleted_at IS NULL);
+
+CREATE INDEX received_by_process_id ON public.received USING btree (process_id);
+
+ALTER TABLE ONLY public.console_sessions
+    ADD CONSTRAINT console_sessions_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.console_accounts(id);
 
 ALTER TABLE ONLY public.letter_blobs
     ADD CONSTRAINT letter_blobs_letter_id_fkey FOREIGN KEY (letter_id) REFERENCES public.letters(id);

@@ -274,3 +274,112 @@ DELETE FROM letters WHERE id = :letter_id;
 
 -- name: purge_outbox_item
 DELETE FROM outbox WHERE id = :id AND state <> 'pending';
+
+-- The web console (issue 13: store/console.py).
+
+-- name: insert_account
+INSERT INTO console_accounts (username, display_name, password_hash, role, disabled, created_at)
+VALUES (:username, :display_name, :password_hash, :role, 0, :now)
+RETURNING id;
+
+-- name: account
+SELECT * FROM console_accounts WHERE username = :username;
+
+-- name: accounts
+SELECT * FROM console_accounts ORDER BY username;
+
+-- name: set_account_password
+UPDATE console_accounts SET password_hash = :password_hash WHERE username = :username;
+
+-- name: set_account_disabled
+UPDATE console_accounts SET disabled = :disabled WHERE username = :username;
+
+-- name: delete_account_sessions
+DELETE FROM console_sessions
+WHERE account_id IN (SELECT id FROM console_accounts WHERE username = :username);
+
+-- name: insert_session
+INSERT INTO console_sessions (token_hash, account_id, csrf_token, created_at, expires_at)
+VALUES (:token_hash, :account_id, :csrf_token, :now, :expires);
+
+-- name: session
+-- A session counts until it expires, and only while its account is enabled.
+SELECT s.*, a.username, a.display_name, a.role
+FROM console_sessions s JOIN console_accounts a ON a.id = s.account_id
+WHERE s.token_hash = :token_hash AND s.expires_at > :now AND a.disabled = 0;
+
+-- name: delete_session
+DELETE FROM console_sessions WHERE token_hash = :token_hash;
+
+-- name: delete_expired_sessions
+DELETE FROM console_sessions WHERE expires_at <= :now;
+
+-- name: insert_audit
+INSERT INTO console_audit (at, username, action, target, detail, remote_addr)
+VALUES (:now, :username, :action, :target, :detail, :remote_addr)
+RETURNING id;
+
+-- name: audit_log
+SELECT * FROM console_audit WHERE id < :before_id ORDER BY id DESC LIMIT :limit;
+
+-- name: audit_of_target
+-- What operators did to one letter (its timeline), oldest first.
+SELECT * FROM console_audit WHERE target = :target ORDER BY id;
+
+-- name: failed_outbox
+SELECT * FROM outbox WHERE state = 'failed' AND abandoned_at IS NULL ORDER BY id DESC LIMIT :limit;
+
+-- name: retrying_outbox
+SELECT * FROM outbox WHERE state = 'pending' AND last_error <> '' ORDER BY next_attempt_at, id LIMIT :limit;
+
+-- name: delivery_latencies
+SELECT receipt_at, created_at FROM outbox WHERE state = 'delivered' AND receipt_at >= :since
+ORDER BY receipt_at, id;
+
+-- name: outbox_retry_now
+-- An operator's "push it again now": a failed item, or a pending one no worker holds the lease of.
+UPDATE outbox SET state = 'pending', next_attempt_at = :now, deadline_at = :deadline, lease_until = 0,
+       finished_at = NULL, abandoned_at = NULL, abandoned_by = ''
+WHERE id = :id AND state IN ('failed', 'pending') AND (state = 'failed' OR lease_until <= :now);
+
+-- name: outbox_abandon
+-- An operator gives an item up: a failed one not abandoned yet, or a pending one no worker holds.
+UPDATE outbox SET state = 'failed', finished_at = coalesce(finished_at, :now), abandoned_at = :now,
+       abandoned_by = :by, lease_until = 0,
+       last_error = CASE WHEN last_error = '' THEN 'abandoned by ' || :by ELSE last_error END
+WHERE id = :id AND state IN ('pending', 'failed') AND abandoned_at IS NULL
+  AND (state = 'failed' OR lease_until <= :now);
+
+-- name: unregistered_letters
+-- Letters in their receiver's queue that it has not registered (no Accept, Reject or Invalid yet).
+SELECT * FROM letters
+WHERE delivery = 'delivered' AND state IN ('sent', 'received') AND created_at < :before
+ORDER BY created_at, id LIMIT :limit;
+
+-- name: search_letters
+-- Subject text of 3 or more characters: the trigram index (letters_fts) finds the letters whose
+-- subject contains the phrase. Number: as written, or its normalised letter_key.
+SELECT l.* FROM letters l
+WHERE l.id IN (SELECT rowid FROM letters_fts WHERE letters_fts MATCH :phrase)
+  AND (:no_pattern = '' OR l.letter_no LIKE :no_pattern ESCAPE '\' OR l.letter_key LIKE :key_pattern ESCAPE '\')
+  AND (:org = '' OR l.sender_org = :org OR l.receiver_org = :org)
+  AND l.created_at >= :since AND l.created_at < :until
+ORDER BY l.created_at DESC, l.id DESC LIMIT :limit;
+
+-- name: search_letters_like
+-- Subject text of fewer than 3 characters (or none): too short for the trigram index, so LIKE.
+SELECT l.* FROM letters l
+WHERE (:subject_pattern = '' OR l.subject LIKE :subject_pattern ESCAPE '\')
+  AND (:no_pattern = '' OR l.letter_no LIKE :no_pattern ESCAPE '\' OR l.letter_key LIKE :key_pattern ESCAPE '\')
+  AND (:org = '' OR l.sender_org = :org OR l.receiver_org = :org)
+  AND l.created_at >= :since AND l.created_at < :until
+ORDER BY l.created_at DESC, l.id DESC LIMIT :limit;
+
+-- name: notices_of_letter
+SELECT * FROM notices WHERE letter_id = :letter_id ORDER BY id;
+
+-- name: queue_items_of_letter
+SELECT * FROM queue WHERE letter_id = :letter_id ORDER BY id;
+
+-- name: received_by_process_id
+SELECT * FROM received WHERE process_id = :process_id ORDER BY received_at, sender_node, message_id;

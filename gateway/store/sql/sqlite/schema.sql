@@ -79,7 +79,7 @@ CREATE TABLE outbox (
     receipt_at        INTEGER,
     delivered_late    INTEGER NOT NULL DEFAULT 0,
     finished_at       INTEGER
-);
+, abandoned_at INTEGER, abandoned_by TEXT NOT NULL DEFAULT '');
 
 CREATE TABLE received (
     sender_node    TEXT    NOT NULL,
@@ -90,6 +90,36 @@ CREATE TABLE received (
     received_at    INTEGER  NOT NULL,
     PRIMARY KEY (sender_node, message_id)
 );
+
+CREATE TABLE console_accounts (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    username      TEXT    NOT NULL UNIQUE,
+    display_name  TEXT    NOT NULL,
+    password_hash TEXT    NOT NULL,
+    role          TEXT    NOT NULL CHECK (role IN ('operator', 'auditor')),
+    disabled      INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL
+);
+
+CREATE TABLE console_sessions (
+    token_hash    TEXT    NOT NULL PRIMARY KEY,
+    account_id    INTEGER NOT NULL REFERENCES console_accounts (id),
+    csrf_token    TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL
+);
+
+CREATE TABLE console_audit (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    at            INTEGER NOT NULL,
+    username      TEXT    NOT NULL,
+    action        TEXT    NOT NULL,
+    target        TEXT    NOT NULL DEFAULT '',
+    detail        TEXT    NOT NULL DEFAULT '',
+    remote_addr   TEXT    NOT NULL DEFAULT ''
+);
+
+CREATE VIRTUAL TABLE letters_fts USING fts5(subject, content='letters', content_rowid='id', tokenize='trigram');
 
 CREATE INDEX letters_by_sender_time ON letters (sender_org, created_at);
 
@@ -115,3 +145,31 @@ CREATE INDEX letters_by_sender ON letters (sender_org, letter_key, corr_date);
 CREATE INDEX queue_open_by_org ON queue (org, id) WHERE deleted_at IS NULL;
 
 CREATE INDEX outbox_of_letter ON outbox (letter_process_id);
+
+CREATE INDEX console_sessions_by_account ON console_sessions (account_id);
+
+CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);
+
+CREATE INDEX console_audit_by_target ON console_audit (target);
+
+CREATE INDEX outbox_failed_open ON outbox (id) WHERE state = 'failed' AND abandoned_at IS NULL;
+
+CREATE INDEX outbox_delivered_by_receipt ON outbox (receipt_at) WHERE state = 'delivered';
+
+CREATE INDEX letters_unregistered ON letters (created_at, id)
+    WHERE delivery = 'delivered' AND state IN ('sent', 'received');
+
+CREATE INDEX received_by_process_id ON received (process_id);
+
+CREATE TRIGGER letters_fts_insert AFTER INSERT ON letters BEGIN
+    INSERT INTO letters_fts (rowid, subject) VALUES (new.id, new.subject);
+END;
+
+CREATE TRIGGER letters_fts_delete AFTER DELETE ON letters BEGIN
+    INSERT INTO letters_fts (letters_fts, rowid, subject) VALUES ('delete', old.id, old.subject);
+END;
+
+CREATE TRIGGER letters_fts_update AFTER UPDATE OF subject ON letters BEGIN
+    INSERT INTO letters_fts (letters_fts, rowid, subject) VALUES ('delete', old.id, old.subject);
+    INSERT INTO letters_fts (rowid, subject) VALUES (new.id, new.subject);
+END;
