@@ -28,6 +28,7 @@ VISIBILITY_TIMEOUT = timedelta(minutes=10)     # a pulled, undeleted item is ser
 OUTBOUND_STATUS_WINDOW = timedelta(days=30)    # OutboundStatusRequest lists letters sent this recently
 OUTBOUND_STATUS_MAX = 1000                     # ... at most this many, newest first
 POSTAGE_BAHT_PER_LETTER = 32.0                 # EMS, up to 20 g (Thailand Post, 2022); docs/registers.md
+UNREGISTERED_WORKING_DAYS = 3                  # the console flags letters not registered after this many
 RETENTION_KEEP_YEARS = 10                      # ระเบียบงานสารบรรณ ข้อ 57: ordinary letters at least 10 years
 
 # (section, key) -> documentation; the example file must show exactly these.
@@ -47,6 +48,8 @@ SETTINGS: Mapping[tuple[str, str], str] = {
     ("policy", "outbound_status_days"): "days of sent letters OutboundStatusRequest reports",
     ("registers", "postage_baht_per_letter"): "postage one letter sent by post would cost (baht): `gateway stats` "
                                               "counts it as saved for each letter delivered electronically",
+    ("console", "unregistered_working_days"): "the console's dashboard lists letters delivered here and not "
+                                              "registered (no AcceptLetterNotifier) after this many working days",
     ("retention", "keep_years"): "`gateway purge` removes finished letters with no activity for this many years",
     ("node", "certificate"): "PEM certificate of this node (signs node messages; default TLS certificate)",
     ("node", "key"): "PEM private key of this node",
@@ -110,6 +113,7 @@ class Config:
     outbound_status_window: timedelta = OUTBOUND_STATUS_WINDOW
     postage_baht_per_letter: float = POSTAGE_BAHT_PER_LETTER
     retention_keep_years: int = RETENTION_KEEP_YEARS
+    unregistered_working_days: int = UNREGISTERED_WORKING_DAYS
     directory: Directory = field(default_factory=lambda: demo_directory(f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"))
     node_certificate: str = ""
     node_key: str = ""
@@ -154,6 +158,8 @@ class Config:
             raise ConfigError("policy.visibility_timeout_seconds must be positive")
         if not 0 <= self.postage_baht_per_letter < 10_000:
             raise ConfigError("registers.postage_baht_per_letter must be between 0 and 10000 baht")
+        if not 1 <= self.unregistered_working_days <= 60:
+            raise ConfigError("console.unregistered_working_days must be between 1 and 60")
         if self.retention_keep_years < 1:
             raise ConfigError("retention.keep_years must be at least 1")
         if self.agency_auth not in AUTH_MODES:
@@ -294,6 +300,7 @@ def from_toml(text: str, *, base_dir: Path = Path(".")) -> Config:
         postage_baht_per_letter=_baht(raw.get("registers", {}).get("postage_baht_per_letter",
                                                                    POSTAGE_BAHT_PER_LETTER)),
         retention_keep_years=get("retention", "keep_years", RETENTION_KEEP_YEARS, int),
+        unregistered_working_days=get("console", "unregistered_working_days", UNREGISTERED_WORKING_DAYS, int),
         directory=directory,
         node_certificate=path("node", "certificate"),
         node_key=path("node", "key"),

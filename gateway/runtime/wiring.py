@@ -11,6 +11,7 @@ from cryptography import x509
 
 from gateway import __version__, telemetry
 from gateway.adapters.clock import SystemClock, new_process_id
+from gateway.adapters.http.console import ConsoleApp
 from gateway.adapters.http.wsgi import NodeApp
 from gateway.adapters.peer import PeerClient
 from gateway.config import OUTBOUND_STATUS_MAX, Config
@@ -138,7 +139,11 @@ def build(config: Config, *, store: Store | None = None, clock: Clock | None = N
     app = NodeApp(agency=agency, relay=relay, directory=config.directory, auth=agency_auth(config, keyring),
                   agency_ctx=agency_ctx, node_ctx=node_ctx, agency_url=config.agency_url, node_url=config.node_url,
                   readiness=readiness, metrics=metrics, directory_snapshot=publisher,
-                  metrics_networks=config.metrics_networks, tls_proxy=config.tls_proxy, static_gauges=static_gauges)
+                  metrics_networks=config.metrics_networks, tls_proxy=config.tls_proxy, static_gauges=static_gauges,
+                  console=ConsoleApp(store=store, directory=config.directory, clock=clock,
+                                     certificates=lambda: certificates, retry_window=config.retry_window,
+                                     unregistered_days=config.unregistered_working_days,
+                                     tls_proxy=config.tls_proxy))
     return Node(config=config, store=store, keyring=keyring, agency_ctx=agency_ctx, node_ctx=node_ctx, agency=agency, relay=relay, worker=worker, wsgi=app,
                 metrics=metrics, readiness=readiness)
 

@@ -14,6 +14,7 @@ Routes
   GET  /healthz                              200 while the process serves
   GET  /readyz                               200 when ready for work (database, workers, directory), else 503
   GET  /metrics                              Prometheus text (security.metrics_networks only)
+  GET|POST /console/...                      the web console for operators (adapters/http/console.py)
 
 Every answer carries X-Correlation-ID: the client's own, if it sent a valid one,
 else the ProcessID the request names or creates, else a fresh id; every log
@@ -91,7 +92,7 @@ class NodeApp:
                  agency_url: Callable[[str | None], str], node_url: str, readiness: Callable[[], object],
                  metrics: Metrics, directory_snapshot: Callable[[], bytes] | None = None,
                  metrics_networks: tuple = LOOPBACK_NETWORKS, tls_proxy: bool = False,
-                 static_gauges: Callable[[], list] = list) -> None:
+                 static_gauges: Callable[[], list] = list, console: Callable | None = None) -> None:
         self.agency = agency
         self.relay = relay
         self.directory = directory
@@ -106,6 +107,7 @@ class NodeApp:
         self._store_gauges = telemetry.Probe(lambda: queries.gauges(self.agency.store), STORE_PROBE_TIMEOUT_S)
         self.metrics_networks = tuple(ipaddress.ip_network(n) for n in metrics_networks)
         self.tls_proxy = tls_proxy
+        self.console = console        # the web console's WSGI app, mounted at /console (adapters/http/console.py)
         # Every series exists from start-up, at zero, so a dashboard or alert sees it before the first event.
         codes = [code.code for code in ErrorCode]
         metrics.declare(Port.AGENCY.value, envelope.OPERATIONS.values(), codes)
@@ -122,6 +124,12 @@ class NodeApp:
         given = telemetry.valid_correlation_id(environ.get("HTTP_X_CORRELATION_ID"))
         environ[_GIVEN_CORRELATION] = given
         with telemetry.log_context(correlation_id=given or telemetry.new_correlation_id(), node=self.node_ctx.node_id):
+            path = environ.get("PATH_INFO", "")
+            if self.console is not None and (path == "/console" or path.startswith("/console/")):
+                if path == "/console":
+                    start_response("303 See Other", [("Location", "/console/"), ("Content-Length", "0")])
+                    return [b""]
+                return self.console(environ, start_response)
             answer = self.route(environ)
             correlation = telemetry.correlation_id()
         headers = [("Content-Type", answer.content_type), ("Content-Length", str(len(answer.body))),
