@@ -121,4 +121,4 @@ def call(node, org: str | None, body: bytes, content_type: str = "text/xml", met
         status["code"] = int(line.split()[0])
 
     data = b"".join(node.wsgi(environ, start_response))
-    return Reply(status=status["code"], body=data, root=etree.fromstring(data))
+    return Reply(status=status["code"], body=data, root=etree.fromstring(data, etree.XMLParser(huge_tree=True)))

@@ -6,8 +6,10 @@ test, so time and retries are exact. tests/acceptance/ runs them as processes.
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
+import os
 import uuid
 
 import pytest
@@ -367,3 +369,15 @@ def test_a_peer_with_an_untrusted_tls_certificate_gets_nothing(network, net_pki,
         row = tx.outbox_of_letter(sent.process_id)[0]
     assert row.state == "pending" and "CERTIFICATE_VERIFY_FAILED" in row.last_error
     assert network.counts("moe-r15")["letters"] == 0
+
+
+def test_a_letter_past_the_old_text_node_cap_travels_from_node_to_node(network):
+    """A 7.6 MB enclosure (issue 10): signed at the hub, verified at the region, pulled intact."""
+    enclosure = b"%PDF-1.4\n" + os.urandom(7_600_000)
+    body = send_request(letter_id="ศธ 0210/2099", sender=CENTRAL, receiver=CHIANGMAI, subject="คู่มือฉบับสแกน",
+                        main=base64.b64encode(enclosure).decode())
+    assert call(network.node("moe-hub"), CENTRAL, body).ok()
+    network.deliver()
+    pulled = call(network.node("moe-r15"), CHIANGMAI, PULL).ok()
+    main = pulled.root.find(f".//{{{ns.RAM}}}MainLetterBinaryObject")
+    assert base64.b64decode(main.text) == enclosure

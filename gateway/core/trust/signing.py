@@ -39,6 +39,7 @@ from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, 
 from gateway.core import ns
 from gateway.core.trust import pki
 from gateway.core.errors import ErrorCode, LocalError, RemoteError
+from gateway.core.xml import safe
 
 LETTER_REF = "#Letter"
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
@@ -133,6 +134,14 @@ def _refuse(code: ErrorCode, detail: str) -> RemoteError:
 
 # --------------------------------------------------------------------- signing
 
+class _XMLSigner(XMLSigner):
+    """signxml's signer re-reading documents with our parser (huge text nodes: large enclosures)."""
+
+    @property
+    def parser(self):
+        return safe.signature_parser()
+
+
 def sign_letter(document: etree._Element, signer: Signer) -> etree._Element:
     """Return a copy of an unsigned ``rsm:GovernmentDocument`` with its GovernmentSignature.
 
@@ -172,7 +181,7 @@ def sign_letter(document: etree._Element, signer: Signer) -> etree._Element:
         etree.SubElement(party, ns.ram("MinistryCode")).text = signer.org_id[:2]
         etree.SubElement(party, ns.ram("DepartmentCode")).text = signer.org_id
     etree.SubElement(gov, _SIGNATURE, Id="placeholder", nsmap={"ds": ns.DS})
-    xml_signer = XMLSigner(method=SignatureConstructionMethod.enveloped, signature_algorithm=signer.method,
+    xml_signer = _XMLSigner(method=SignatureConstructionMethod.enveloped, signature_algorithm=signer.method,
                            digest_algorithm=DigestAlgorithm.SHA256,
                            c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
     try:
@@ -356,7 +365,8 @@ def _int(el: etree._Element | None) -> int:
 def _signxml_verify(document: etree._Element, config: SignatureConfiguration, **kwargs) -> object:
     """signxml's verification, its exceptions translated once (STYLE 4); returns what was signed."""
     try:
-        return XMLVerifier().verify(document, expect_config=config, **kwargs).signed_xml
+        return XMLVerifier().verify(document, expect_config=config, parser=safe.signature_parser(),
+                                    **kwargs).signed_xml
     except (InvalidDigest, InvalidSignature) as exc:
         raise _refuse(ErrorCode.SIGNATURE_INVALID, str(exc) or type(exc).__name__) from exc
     except InvalidCertificate as exc:
@@ -447,7 +457,7 @@ def sign_document(document: etree._Element, signer: Signer) -> etree._Element:
     Enveloped signature, Reference URI="" (the whole document), exclusive c14n,
     appended as the document's last child, certificate in X509Data.
     """
-    xml_signer = XMLSigner(method=SignatureConstructionMethod.enveloped, signature_algorithm=signer.method,
+    xml_signer = _XMLSigner(method=SignatureConstructionMethod.enveloped, signature_algorithm=signer.method,
                            digest_algorithm=DigestAlgorithm.SHA256,
                            c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
     try:

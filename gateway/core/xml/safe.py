@@ -99,6 +99,18 @@ def _only_undeclared_header_prefix(exc: etree.XMLSyntaxError) -> bool:
         e.type == _UNDEFINED_NAMESPACE and e.message.endswith(" on Header is not defined") for e in errors)
 
 
+def signature_parser() -> etree.XMLParser:
+    """The parser signxml re-reads documents with when it signs or verifies (a fresh one per call).
+
+    signxml serialises the tree it is given and parses it again; its own parser
+    keeps libxml2's 10 MB text-node cap, so every letter whose base64 enclosure
+    passed about 7.5 MB failed with an internal error. This one is ours: huge
+    trees, no entities, no DTD, no network (the document was checked by
+    :func:`parse` already).
+    """
+    return _new_parser()
+
+
 def _parser() -> etree.XMLParser:
     # A fresh parser per document (a few microseconds): lxml parsers are not
     # to be shared between threads.
