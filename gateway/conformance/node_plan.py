@@ -259,7 +259,13 @@ def delete_letter(ctx: NodeContext) -> None:
 @case(PLAN, "A7", en="OutboundStatus shows the letter PULLED at the sender",
       th="สถานะหนังสือส่งแสดง PULLED เมื่อผู้รับดึงแล้ว", section="3.3.6", requires=("A6",))
 def status_pulled(ctx: NodeContext) -> None:
-    row = status_of(ctx.sender, ctx.state["letter"]["process_id"], "OutboundStatus")
+    # Across nodes the receiver's node reports the pull back (a signed DeliveryStatus): ask again for a while.
+    deadline = ctx.clock.now().timestamp() + getattr(ctx, "delivery_wait", 0.0)
+    while True:
+        row = status_of(ctx.sender, ctx.state["letter"]["process_id"], "OutboundStatus")
+        if (row.findtext("ProcessStatus") or "").strip() == "PULLED" or ctx.clock.now().timestamp() >= deadline:
+            break
+        getattr(ctx, "sleep", time.sleep)(0.5)
     expect_equal("ProcessStatus", "PULLED", (row.findtext("ProcessStatus") or "").strip())
     expect_equal("LetterID", ctx.state["letter"]["id"], row.findtext("LetterID"))
 

@@ -193,6 +193,7 @@ class ItemKind(enum.StrEnum):
     LETTER = "letter"
     NOTIFIER = "notifier"
     WITHDRAWAL = "withdrawal"
+    STATUS = "status"        # a DeliveryStatus back to the letter's origin (core/network/status.py)
 
 
 class DeliveryOutcome(enum.StrEnum):

@@ -20,6 +20,7 @@ from gateway.core.letters.decide import Submit
 from gateway.core.letters.fields import MAX_PROCESS_ID, check_text
 from gateway.core.letters.letter import NOTIFIER_ELEMENTS, Letter, LetterIdentity, Notifier, notifier_element
 from gateway.core.network.directory import Directory, Organization
+from gateway.core.network.status import Status
 from gateway.core.records import LetterRow, SignedBy
 from gateway.core.state import (ACTOR, Actor, Delivery, Event, ItemKind, LetterState, ProcessStatus, QueueKind,
                                 next_state, process_status)
@@ -185,6 +186,10 @@ class Agency:
     def _item(self, tx: Tx, kind: str, letter_id: int, notice_id: int | None, process_id: str,
               created: dt.datetime, now: dt.datetime) -> Item:
         if kind == QueueKind.LETTER:
+            letter = tx.get_letter(letter_id)
+            if letter.pulled_at is None:   # the first pull: its origin, if elsewhere, is told (PULLED)
+                self.relay.report(tx, letter_process_id=letter.process_id, sender_org=letter.sender_org,
+                                  receiver_org=letter.receiver_org, outcome=Status.PULLED, detail="", now=now)
             tx.set_letter_pulled(letter_id, now)
             element = tx.letter_document(letter_id)
         else:

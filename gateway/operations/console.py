@@ -11,15 +11,19 @@ import json
 import re
 import statistics
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from gateway.core.network.directory import Directory
+from gateway.core.network.status import Status
 from gateway.core.records import LetterRow, OutboxRow
 from gateway.core.state import Delivery, ItemKind, OutboxState, process_status
 from gateway.core.time import BANGKOK, BUDDHIST_ERA_OFFSET
 from gateway.operations.accounts import Action, record
 from gateway.store import Store
 from gateway.telemetry import CertificateExpiry
+
+if TYPE_CHECKING:
+    from gateway.operations.relay import Relay
 
 EXPIRY_WARNING = dt.timedelta(days=30)     # certificates expiring within this show on the dashboard
 UNREGISTERED_WORKING_DAYS = 3              # delivered and no AcceptLetterNotifier after this many working days
@@ -252,8 +256,10 @@ def retry(store: Store, outbox_id: int, *, window: dt.timedelta, now: dt.datetim
         return tx.outbox_item(outbox_id)
 
 
-def abandon(store: Store, outbox_id: int, *, now: dt.datetime, who: str, remote: str) -> OutboxRow:
-    """Stop trying: the item is FAILED (the letter's sender sees FAILED) and leaves the dashboard's list."""
+def abandon(store: Store, outbox_id: int, *, now: dt.datetime, who: str, remote: str,
+            relay: "Relay | None" = None) -> OutboxRow:
+    """Stop trying: the item is FAILED (the letter's sender sees FAILED, told through ``relay`` when the
+    letter is only forwarded here) and leaves the dashboard's list."""
     with store.transaction() as tx:
         item = _item(tx, outbox_id)
         if not tx.outbox_abandon(outbox_id, now=now, by=who):
@@ -261,6 +267,10 @@ def abandon(store: Store, outbox_id: int, *, now: dt.datetime, who: str, remote:
                                f"item {outbox_id} is being pushed right now, was delivered, or was abandoned")
         if item.kind == ItemKind.LETTER:
             tx.set_letter_delivery(process_id=item.process_id, delivery=Delivery.FAILED, now=now)
+            if relay is not None and item.state is OutboxState.PENDING and tx.letter_by_process_id(item.process_id) is None:
+                relay.report(tx, letter_process_id=item.letter_process_id, sender_org=item.sender_org,
+                             receiver_org=item.receiver_org, outcome=Status.FAILED,
+                             detail=f"abandoned by the operator {who} at {item.next_node}", now=now)
         record(tx, now=now, who=who, action=Action.ABANDON, target=item.letter_process_id,
                detail=f"outbox {outbox_id} {item.kind.value} to {item.next_node}", remote=remote)
         return tx.outbox_item(outbox_id)

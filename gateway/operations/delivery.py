@@ -33,7 +33,7 @@ import random
 import secrets
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from lxml import etree
 
@@ -42,12 +42,16 @@ from gateway.core.network import nodemsg
 from gateway.core.network.directory import Directory
 from gateway.core.network.nodemsg import NodeMessage
 from gateway.core.network.retry import RetryPolicy
+from gateway.core.network.status import Status
 from gateway.core.records import OutboxRow
 from gateway.core.state import Delivery, DeliveryOutcome, ItemKind
 from gateway.core.trust import signing
 from gateway.core.trust.keyring import Keyring
 from gateway.pipeline import outbound
 from gateway.ports import Clock, Peer
+
+if TYPE_CHECKING:
+    from gateway.operations.relay import Relay
 from gateway.store import Store, run
 from gateway.telemetry import Metrics, log_context
 
@@ -66,8 +70,9 @@ class Outcome:
 class Worker:
     def __init__(self, *, store: Store, directory: Directory, keyring: Keyring, clock: Clock, peer: Peer,
                  retry: RetryPolicy, node_id: str, lease: dt.timedelta, rng: random.Random | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, relay: "Relay | None" = None) -> None:
         self.store = store
+        self.relay = relay   # reports a forwarded letter's failure (and late delivery) back to its origin
         self.directory = directory
         self.keyring = keyring
         self.clock = clock
@@ -165,6 +170,8 @@ class Worker:
         def work(tx):
             if tx.outbox_delivered(row.id, receipt=receipt_bytes, now=now) and row.kind == ItemKind.LETTER:
                 tx.set_letter_delivery(process_id=row.process_id, delivery=Delivery.DELIVERED, now=now)
+                if row.last_error:   # it had failed or erred: the origin may have been told FAILED
+                    self._report(tx, row, Status.DELIVERED, "", now)
 
         run(self.store, work)
         self.metrics.delivered_after((now - row.created_at).total_seconds())
@@ -185,11 +192,18 @@ class Worker:
         def work(tx):
             if tx.outbox_failed(row.id, error=error, now=now) and row.kind == ItemKind.LETTER:
                 tx.set_letter_delivery(process_id=row.process_id, delivery=Delivery.FAILED, now=now)
+                self._report(tx, row, Status.FAILED, error, now)
 
         run(self.store, work)
         self.metrics.failed(reason)
         log.warning("FAILED %s %s to %s: %s", row.kind, row.process_id, row.next_node, error)
         return DeliveryOutcome.FAILED
+
+    def _report(self, tx, row: OutboxRow, outcome: "Status", detail: str, now: dt.datetime) -> None:
+        """A letter this node only forwards (no letter row here): its origin hears what became of it."""
+        if self.relay is not None and tx.letter_by_process_id(row.process_id) is None:
+            self.relay.report(tx, letter_process_id=row.letter_process_id, sender_org=row.sender_org,
+                              receiver_org=row.receiver_org, outcome=outcome, detail=detail, now=now)
 
     def expire(self) -> int:
         """Mark FAILED what is past its window and not being pushed right now."""

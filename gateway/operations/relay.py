@@ -25,11 +25,12 @@ from gateway.core.network import nodemsg
 from gateway.core.network.directory import Directory
 from gateway.core.network.nodemsg import Hop, NodeMessage, Receipt
 from gateway.core.network.retry import RetryPolicy
+from gateway.core.network.status import DeliveryStatus, Status
 from gateway.core.records import LetterRow, SignedBy
 from gateway.core.state import ACTOR, Actor, Delivery, Event, ItemKind, LetterState, QueueKind, next_state
 from gateway.core.trust.keyring import Keyring
 from gateway.pipeline import outbound
-from gateway.pipeline.node import Checked, CheckedLetter, CheckedNotifier
+from gateway.pipeline.node import Checked, CheckedLetter, CheckedNotifier, CheckedStatus
 from gateway.ports import Clock, IdFactory
 from gateway.store import Store, Tx, run
 from gateway.telemetry import Metrics
@@ -61,6 +62,28 @@ class Relay:
                          letter_process_id=letter_process_id, sender_org=sender_org, receiver_org=place.org,
                          next_node=place.next_node, path=nodemsg.path_json(path), payload=payload, now=now,
                          deadline=now + self.policy.retry.window)
+
+    def report(self, tx: Tx, *, letter_process_id: str, sender_org: str, receiver_org: str, outcome: Status,
+               detail: str, now: dt.datetime) -> bool:
+        """Tell a letter's origin what became of it here (core/network/status.py), in the caller's transaction.
+
+        ``sender_org`` and ``receiver_org`` are the letter's. Nothing is sent when the origin is this
+        node, or no longer in the directory (the letter's own item goes on regardless). True when queued.
+        """
+        try:
+            place = decide.place(sender_org, self.directory)
+        except RemoteError:
+            return False
+        if not isinstance(place, decide.Outbox):
+            return False
+        payload = outbound.delivery_status(DeliveryStatus(
+            letter_process_id=letter_process_id, status=outcome, at=now, node=self.node_id,
+            organization=receiver_org, detail=detail),
+            # a pull is the receiving organisation's to tell (its key, as for its notifiers); a push, ours
+            self.keyring.signer_for(receiver_org) if outcome is Status.PULLED else self.keyring.node_signer)
+        self.enqueue(tx, place, kind=ItemKind.STATUS, process_id=self.new_id(), letter_process_id=letter_process_id,
+                     sender_org=receiver_org, payload=payload, path=(self.here(now),), now=now)
+        return True
 
     def here(self, now: dt.datetime) -> Hop:
         return Hop(node=self.node_id, at=now.isoformat(timespec="seconds"))
@@ -109,6 +132,8 @@ class Relay:
             self._store_letter(tx, checked, path, now)
         elif isinstance(checked, CheckedNotifier):
             self._store_notifier(tx, checked, path, now)
+        elif isinstance(checked, CheckedStatus):
+            self._store_status(tx, checked, now)
         else:
             self._store_withdrawal(tx, message, now)
 
@@ -171,6 +196,24 @@ class Relay:
         tx.set_notice_path(notice_id, nodemsg.path_json(path))
         tx.enqueue(org=message.receiver_org, process_id=message.process_id, item_kind=QueueKind.NOTICE.value,
                    letter_id=letter.id, notice_id=notice_id, now=now)
+
+    def _store_status(self, tx: Tx, checked: CheckedStatus, now: dt.datetime) -> None:
+        """At the letter's origin: what OutboundStatus reports follows what the reporting node saw."""
+        message, report = checked.message, checked.report
+        letter = tx.letter_by_process_id(report.letter_process_id)
+        if letter is None or (letter.receiver_org, letter.sender_org) != (message.sender_org, message.receiver_org):
+            raise RemoteError(ErrorCode.LETTER_NOT_FOUND, f"no letter {report.letter_process_id} from "
+                                                          f"{message.receiver_org} to {message.sender_org}")
+        at = min(report.at, now)
+        if report.status is Status.PULLED:
+            tx.set_letter_pulled(letter.id, at)
+            if letter.delivery is not Delivery.DELIVERED:
+                tx.set_letter_delivery(process_id=letter.process_id, delivery=Delivery.DELIVERED, now=now)
+        elif report.status is Status.FAILED:
+            if letter.pulled_at is None:   # a failure reported after the pull is old news
+                tx.set_letter_delivery(process_id=letter.process_id, delivery=Delivery.FAILED, now=now)
+        elif letter.delivery is Delivery.FAILED:
+            tx.set_letter_delivery(process_id=letter.process_id, delivery=Delivery.DELIVERED, now=now)
 
     def _store_withdrawal(self, tx: Tx, message: NodeMessage, now: dt.datetime) -> None:
         letter = self._letter_for(tx, message, Event.WITHDRAW)

@@ -23,7 +23,7 @@ from lxml import etree
 from gateway.core import ns
 from gateway.core.errors import ErrorCode, RemoteError
 from gateway.core.letters.letter import NOTIFIER_ELEMENTS, Letter, check_signer_party, read_letter
-from gateway.core.network import nodemsg
+from gateway.core.network import nodemsg, status
 from gateway.core.network.directory import Directory
 from gateway.core.network.nodemsg import NodeMessage
 from gateway.core.state import Event, ItemKind
@@ -67,7 +67,13 @@ class CheckedWithdrawal:
     message: NodeMessage      # the letter is named by the message's LetterProcessID
 
 
-Checked = CheckedLetter | CheckedNotifier | CheckedWithdrawal
+@dataclass(frozen=True, kw_only=True)
+class CheckedStatus:
+    message: NodeMessage
+    report: status.DeliveryStatus   # signed by the node that saw it, verified here
+
+
+Checked = CheckedLetter | CheckedNotifier | CheckedWithdrawal | CheckedStatus
 
 
 def read(body: bytes, limits: safe.Limits) -> envelope.AgencyRequest:
@@ -139,4 +145,35 @@ def _payload(message: NodeMessage, ctx: NodeContext, now: dt.datetime) -> Checke
         if event is None:
             raise RemoteError(ErrorCode.SCHEMA_INVALID, f"{element.tag!r} is not a notifier")
         return CheckedNotifier(message=message, event=event, element=element)
+    if message.kind == ItemKind.STATUS:
+        return CheckedStatus(message=message, report=_status(message, ctx, now))
     return CheckedWithdrawal(message=message)
+
+
+def _status(message: NodeMessage, ctx: NodeContext, now: dt.datetime) -> status.DeliveryStatus:
+    """A DeliveryStatus verified end to end, whoever forwarded it.
+
+    "pulled" is signed with the receiving organisation's key (by its node on its behalf), as the
+    letter was with the sender's: verified against that organisation's certificates, so no hub can
+    make one. "failed" and "delivered" are signed by the node that pushed (a hub reporting its own
+    delivery), verified against that node's certificate in our directory.
+    """
+    document = safe.parse(message.payload)
+    if document.tag != ns.node("DeliveryStatus"):
+        raise RemoteError(ErrorCode.SCHEMA_INVALID, "a status message's Payload is an n:DeliveryStatus")
+    contract.validate(document, contract.node_schema())
+    said = (document.findtext(ns.node("Status")) or "").strip()
+    if said == status.Status.PULLED:
+        signer = message.sender_org
+        trusted = ctx.keyring.trusted_for(signer)
+    else:
+        signer = (document.findtext(ns.node("Node")) or "").strip()
+        trusted = ctx.keyring.node_trusted(signer)
+    if not trusted:
+        raise RemoteError(ErrorCode.UNTRUSTED_SIGNER, f"{signer!r} has no certificate in this node's directory")
+    signed, _ = signing.verify_document(document, trusted=trusted, now=now)
+    report = status.read(signed)
+    if (report.letter_process_id, report.organization) != (message.letter_process_id, message.sender_org):
+        raise RemoteError(ErrorCode.INVALID_FIELD, "the DeliveryStatus names another letter or organisation "
+                                                   "than its message")
+    return report

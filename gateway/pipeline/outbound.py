@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from gateway.core.network import nodemsg, snapshot
+from gateway.core.network import nodemsg, snapshot, status
 from gateway.core.network.nodemsg import NodeMessage, Receipt
 from gateway.core.trust import signing
 from gateway.core.trust.signing import Signer
@@ -30,6 +30,11 @@ def node_message(message: NodeMessage, signer: Signer) -> etree._Element:
 def node_receipt(receipt: Receipt, signer: Signer) -> bytes:
     """The signed NodeReceipt, as the bytes that are kept and answered to every repeat."""
     return etree.tostring(_sign(nodemsg.build_receipt(receipt), signer), encoding="utf-8")
+
+
+def delivery_status(report: "status.DeliveryStatus", signer: Signer) -> bytes:
+    """The signed DeliveryStatus a node reports to a letter's origin, as the Payload's bytes."""
+    return etree.tostring(_sign(status.build(report), signer), encoding="utf-8")
 
 
 def directory_snapshot(snap: "snapshot.Snapshot", signer: Signer) -> bytes:

@@ -115,7 +115,7 @@ def build(config: Config, *, store: Store | None = None, clock: Clock | None = N
                   node_id=config.node_id, policy=RelayPolicy(retry=retry), metrics=metrics)
     worker = Worker(store=store, directory=config.directory, keyring=keyring, clock=clock,
                     peer=peer or peer_client(config), retry=retry, node_id=config.node_id,
-                    lease=config.delivery_timeout * 2 + LEASE_MARGIN, metrics=metrics)
+                    lease=config.delivery_timeout * 2 + LEASE_MARGIN, metrics=metrics, relay=relay)
     agency = Agency(store=store, directory=config.directory, clock=clock, new_id=new_id, relay=relay,
                     policy=Policy(allow_top_secret=config.allow_top_secret,
                                   visibility_timeout=config.visibility_timeout,
@@ -143,7 +143,7 @@ def build(config: Config, *, store: Store | None = None, clock: Clock | None = N
                   console=ConsoleApp(store=store, directory=config.directory, clock=clock,
                                      certificates=lambda: certificates, retry_window=config.retry_window,
                                      unregistered_days=config.unregistered_working_days,
-                                     tls_proxy=config.tls_proxy))
+                                     tls_proxy=config.tls_proxy, relay=relay))
     return Node(config=config, store=store, keyring=keyring, agency_ctx=agency_ctx, node_ctx=node_ctx, agency=agency, relay=relay, worker=worker, wsgi=app,
                 metrics=metrics, readiness=readiness)
 

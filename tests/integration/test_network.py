@@ -381,3 +381,81 @@ def test_a_letter_past_the_old_text_node_cap_travels_from_node_to_node(network):
     pulled = call(network.node("moe-r15"), CHIANGMAI, PULL).ok()
     main = pulled.root.find(f".//{{{ns.RAM}}}MainLetterBinaryObject")
     assert base64.b64decode(main.text) == enclosure
+
+
+# ------------------------------------------------ what became of a letter, told back to its origin
+
+def outbound_status(node, org: str, process_id: str) -> str:
+    rows = call(node, org, soap("<OutboundStatusRequest/>")).ok().element.findall("Outbound")
+    return next(r.findtext("ProcessStatus") for r in rows if r.findtext("ProcessID") == process_id)
+
+
+def test_a_pull_at_the_region_reaches_the_origin_through_the_hub(network):
+    sent = send(network, "ocsc", OCSC, CHIANGMAI, "นร 1008/ว 31")
+    network.deliver()
+    origin = network.node("ocsc")
+    assert outbound_status(origin, OCSC, sent.process_id) == "DELIVERED"
+    call(network.node("moe-r15"), CHIANGMAI, PULL).ok()
+    network.deliver()
+    assert outbound_status(origin, OCSC, sent.process_id) == "PULLED"
+    with network.node("moe-hub").store.transaction() as tx:
+        kinds = [item.kind.value for item in tx.outbox_of_letter(sent.process_id)]
+    assert kinds == ["letter", "status"], "the hub forwarded the region's report"
+
+
+def test_a_failure_at_the_hub_reaches_the_origin_and_so_does_the_late_delivery(network):
+    from gateway.operations import console
+    network.servers["moe-r15"].stop()
+    sent = send(network, "ocsc", OCSC, CHIANGMAI, "นร 1008/ว 32")
+    origin, hub = network.node("ocsc"), network.node("moe-hub")
+    origin.worker.run_once()
+    assert outbound_status(origin, OCSC, sent.process_id) == "DELIVERED"   # as far as the hub
+    for _ in range(3):
+        hub.worker.run_once()
+        network.clock.advance(dt.timedelta(days=2))
+    hub.worker.run_once()
+    network.deliver()
+    assert outbound_status(origin, OCSC, sent.process_id) == "FAILED", "the hub's failure is the origin's news"
+    region_server = network.servers["moe-r15"]
+    network.servers["moe-r15"] = LiveServer(region_server.node, region_server.port)
+    with hub.store.transaction() as tx:
+        item = next(i for i in tx.outbox_of_letter(sent.process_id) if i.kind == ItemKind.LETTER)
+    console.retry(hub.store, item.id, window=dt.timedelta(days=5), now=network.clock.now(), who="alice",
+                  remote="127.0.0.1")
+    network.deliver()
+    assert outbound_status(origin, OCSC, sent.process_id) == "DELIVERED"
+    call(network.node("moe-r15"), CHIANGMAI, PULL).ok()
+    network.deliver()
+    assert outbound_status(origin, OCSC, sent.process_id) == "PULLED"
+
+
+def _status_message(network, *, reporter: str, signer_node: str, outcome: str, letter_process_id: str):
+    """A status message the hub pushes to the origin, its DeliveryStatus naming ``reporter`` and signed by
+    ``signer_node``'s key: what a hub that wanted to forge one could send."""
+    from types import SimpleNamespace
+
+    from gateway.core.network import status
+    from gateway.pipeline import outbound
+    hub = network.node("moe-hub")
+    payload = outbound.delivery_status(status.DeliveryStatus(
+        letter_process_id=letter_process_id, status=status.Status(outcome), at=network.clock.now(),
+        node=reporter, organization=CHIANGMAI), network.node(signer_node).keyring.node_signer)
+    row = SimpleNamespace(message_id=str(uuid.uuid4()), next_node="ocsc", sender_org=CHIANGMAI, receiver_org=OCSC,
+                          kind="status", process_id=str(uuid.uuid4()), letter_process_id=letter_process_id,
+                          path="[]", payload=payload)
+    return _signed_message(hub, row, timestamp=network.clock.now())
+
+
+def test_a_hub_cannot_report_a_pull_for_the_region(network):
+    sent = send(network, "ocsc", OCSC, CHIANGMAI, "นร 1008/ว 33")
+    network.deliver()
+    origin = network.servers["ocsc"]
+    own_name = _post(origin, _status_message(network, reporter="moe-hub", signer_node="moe-hub", outcome="pulled",
+                                             letter_process_id=sent.process_id))
+    assert own_name.status_code == 400 and b"<ErrorCode>4004</ErrorCode>" in own_name.content, own_name.text
+    forged = _post(origin, _status_message(network, reporter="moe-r15", signer_node="moe-hub", outcome="pulled",
+                                           letter_process_id=sent.process_id))
+    assert forged.status_code == 400 and b"<ErrorCode>4004</ErrorCode>" in forged.content, forged.text
+    assert outbound_status(origin.node, OCSC, sent.process_id) == "DELIVERED"
+    with origin.node.store.transaction() as tx:
+        assert tx.table_counts()["received"] == 0, "nothing of a refused report is stored"

@@ -141,7 +141,9 @@ class ConsoleApp:
 
     def __init__(self, *, store: Store, directory: Directory, clock: Clock,
                  certificates: Callable[[], list[CertificateExpiry]], retry_window: dt.timedelta,
-                 unregistered_days: int = console.UNREGISTERED_WORKING_DAYS, tls_proxy: bool = False) -> None:
+                 unregistered_days: int = console.UNREGISTERED_WORKING_DAYS, tls_proxy: bool = False,
+                 relay=None) -> None:
+        self.relay = relay   # an abandoned forwarded letter is reported FAILED to its origin
         self.store, self.directory, self.clock = store, directory, clock
         self.certificates, self.retry_window = certificates, retry_window
         self.unregistered_days, self.tls_proxy = unregistered_days, tls_proxy
@@ -334,8 +336,8 @@ class ConsoleApp:
 
     def abandon(self, request: Request, parts: list[str]) -> Page:
         return self._act(request, parts, lambda item_id: console.abandon(
-            self.store, item_id, now=self.clock.now(), who=request.session.username, remote=request.remote),
-            "abandoned")
+            self.store, item_id, now=self.clock.now(), who=request.session.username, remote=request.remote,
+            relay=self.relay), "abandoned")
 
     def _act(self, request: Request, parts: list[str], action, done_key: str) -> Page:
         if not parts[0].isdigit() or len(parts[0]) > 18:

@@ -27,7 +27,7 @@ from gateway.core import ns
 from gateway.core.time import wire_time
 from gateway.core.errors import ErrorCode, RemoteError
 
-KINDS = ("letter", "notifier", "withdrawal")
+KINDS = ("letter", "notifier", "withdrawal", "status")
 MAX_HOPS = 16
 MIN_YEAR, MAX_YEAR = 2000, 2999   # plausible node-message times; others are refused before any arithmetic
 N = ns.NODE

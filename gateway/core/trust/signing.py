@@ -136,10 +136,7 @@ def _refuse(code: ErrorCode, detail: str) -> RemoteError:
 
 class _XMLSigner(XMLSigner):
     """signxml's signer re-reading documents with our parser (huge text nodes: large enclosures)."""
-
-    @property
-    def parser(self):
-        return safe.signature_parser()
+    parser = property(lambda self: safe.signature_parser())
 
 
 def sign_letter(document: etree._Element, signer: Signer) -> etree._Element:
