@@ -37,13 +37,14 @@ from gateway.conformance.plan import Failed, NotCheckable, Recording, case, expe
 from gateway.core import ns
 from gateway.core.errors import ConfigError, RemoteError
 from gateway.core.letters.letter import notifier_element
-from gateway.core.network import nodemsg
+from gateway.core.network import attestation as attest, nodemsg
 from gateway.core.network.nodemsg import Hop, NodeMessage
 from gateway.core.state import Event
 from gateway.core.time import BANGKOK, wire_time
 from gateway.core.trust import pki, signing
 from gateway.core.trust.signing import Signer
 from gateway.core.xml import contract, safe
+from gateway.pipeline import outbound
 from gateway.ports import Clock
 
 PLAN = "peer"
@@ -92,9 +93,12 @@ class PeerContext(Recording):
         letter_id, sender = self.letter_id(label), sender or self.sender_org
         document = safe.parse(letter(letter_id=letter_id, date=self.today, subject=SUBJECT, sender=sender,
                                      receiver=receiver or self.receiver_org, main=PDF).encode("utf-8"))
-        signer = self.letter_signer if self.letter_signer is not None and sender == self.sender_org else \
-            Signer(org_id=sender, key=self.signer.key, certificate=self.signer.certificate)
-        return letter_id, etree.tostring(signing.sign_letter(document, signer), encoding="utf-8")
+        return letter_id, etree.tostring(signing.sign_letter(document, self.org_signer(sender)), encoding="utf-8")
+
+    def org_signer(self, org: str) -> Signer:
+        """Who signs end to end for one of the kit's organisations (letters, notifiers' attestations)."""
+        return self.letter_signer if self.letter_signer is not None and org == self.sender_org else \
+            Signer(org_id=org, key=self.signer.key, certificate=self.signer.certificate)
 
     def message(self, payload: bytes, *, kind: str = "letter", letter_process_id: str = "", **changes) -> NodeMessage:
         """A NodeMessage from the kit to the peer, new MessageId and ProcessID, signed now (``changes`` override)."""
@@ -106,7 +110,14 @@ class PeerContext(Recording):
             process_id=process_id, letter_process_id=letter_process_id or process_id,
             path=(Hop(node=self.node_id, at=now.astimezone(BANGKOK).isoformat(timespec="seconds")),),
             payload=payload)
-        return dataclasses.replace(message, **changes)
+        message = dataclasses.replace(message, **changes)
+        if kind in attest.ATTESTED_KINDS and "attestation" not in changes:
+            # a notifier or withdrawal is its organisation's, signed end to end (docs/node-exchange.md)
+            message = dataclasses.replace(message, attestation=outbound.attestation(attest.Attestation(
+                organization=message.sender_org, kind=kind, process_id=message.process_id,
+                letter_process_id=message.letter_process_id, payload_digest=attest.payload_digest(message.payload)),
+                self.org_signer(message.sender_org)))
+        return message
 
 
 @dataclass(kw_only=True)

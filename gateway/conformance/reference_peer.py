@@ -37,6 +37,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Callable, Mapping, Sequence
 
 from gateway.config import AGENCY_PATH, LOOPBACK_NETWORKS, NODE_PATH, Config
@@ -403,6 +404,9 @@ def build_reference_peer(data_dir: Path, port: int, *, clock: Clock, vendors: Se
     cfg = replace(base, directory=Directory.build([*base.directory.hosted(), *others], default_id=PASSIVE, nodes=peers),
                   trust_anchors=tuple(anchors), **{**defaults, **settings})
     node = wiring.build(cfg, clock=clock)
+    # Its banner has vendors trust its node certificate for its organisations (no organisation
+    # certificates to copy): so its node key signs for them end to end, notifiers' attestations included.
+    node.relay.keyring = replace(node.keyring, signers=MappingProxyType({}))
     app = NodePortScript(node.wsgi, clock=clock, slow_seconds=slow_seconds, down_seconds=down_seconds,
                          max_bytes=node.node_ctx.limits.max_bytes, sleep=sleep)
     return ReferencePeer(node, app, host=host, port=port, poll_seconds=poll_seconds, slow_seconds=slow_seconds,

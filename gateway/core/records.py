@@ -106,6 +106,7 @@ class OutboxRow:
     finished_at: dt.datetime | None
     abandoned_at: dt.datetime | None = None   # an operator gave it up in the console (it stays failed)
     abandoned_by: str = ""                    # who: the console account's username
+    attestation: bytes = b""                  # a notifier's or withdrawal's signed ItemAttestation (or empty)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -143,7 +143,8 @@ class Worker:
             message_id=row.message_id, sender_node=self.node_id, receiver_node=row.next_node,
             sender_org=row.sender_org, receiver_org=row.receiver_org, timestamp=now, kind=row.kind,
             process_id=row.process_id, letter_process_id=row.letter_process_id,
-            path=nodemsg.path_from_json(row.path), payload=row.payload), self.keyring.node_signer)
+            path=nodemsg.path_from_json(row.path), payload=row.payload, attestation=row.attestation),
+            self.keyring.node_signer)
         try:
             receipt_element = self.peer.deliver(peer.url, message)
             receipt = self._check_receipt(row, receipt_element)

@@ -21,7 +21,7 @@ from gateway.core.errors import ConflictError, ErrorCode, RemoteError
 from gateway.core.letters import decide
 from gateway.core.letters.fields import letter_key
 from gateway.core.letters.letter import make_notifier
-from gateway.core.network import nodemsg
+from gateway.core.network import attestation as attest, nodemsg
 from gateway.core.network.directory import Directory
 from gateway.core.network.nodemsg import Hop, NodeMessage, Receipt
 from gateway.core.network.retry import RetryPolicy
@@ -56,12 +56,24 @@ class Relay:
 
     # ------------------------------------------------------------- sending
     def enqueue(self, tx: Tx, place: decide.Outbox, *, kind: ItemKind, process_id: str, letter_process_id: str,
-                sender_org: str, payload: bytes, path: tuple[Hop, ...], now: dt.datetime) -> None:
-        """Put one item in the outbox for the next node towards ``place.org``."""
+                sender_org: str, payload: bytes, path: tuple[Hop, ...], now: dt.datetime,
+                attestation: bytes | None = None) -> None:
+        """Put one item in the outbox for the next node towards ``place.org``.
+
+        A notifier or withdrawal made here is attested end to end with its organisation's key; a
+        forwarded one keeps the ``attestation`` it came with.
+        """
+        if attestation is None:
+            attestation = b""
+            if kind.value in attest.ATTESTED_KINDS:
+                attestation = outbound.attestation(attest.Attestation(
+                    organization=sender_org, kind=kind.value, process_id=process_id,
+                    letter_process_id=letter_process_id, payload_digest=attest.payload_digest(payload)),
+                    self.keyring.signer_for(sender_org))
         tx.insert_outbox(message_id=self.new_id(), kind=kind.value, process_id=process_id,
                          letter_process_id=letter_process_id, sender_org=sender_org, receiver_org=place.org,
                          next_node=place.next_node, path=nodemsg.path_json(path), payload=payload, now=now,
-                         deadline=now + self.policy.retry.window)
+                         deadline=now + self.policy.retry.window, attestation=attestation)
 
     def report(self, tx: Tx, *, letter_process_id: str, sender_org: str, receiver_org: str, outcome: Status,
                detail: str, now: dt.datetime) -> bool:
@@ -127,7 +139,7 @@ class Relay:
             # A hub: store, then forward the same bytes (the letter keeps its signature).
             self.enqueue(tx, place, kind=ItemKind(message.kind), process_id=message.process_id,
                          letter_process_id=message.letter_process_id, sender_org=message.sender_org,
-                         payload=message.payload, path=path, now=now)
+                         payload=message.payload, path=path, now=now, attestation=message.attestation)
         elif isinstance(checked, CheckedLetter):
             self._store_letter(tx, checked, path, now)
         elif isinstance(checked, CheckedNotifier):

@@ -23,7 +23,7 @@ from lxml import etree
 from gateway.core import ns
 from gateway.core.errors import ErrorCode, RemoteError
 from gateway.core.letters.letter import NOTIFIER_ELEMENTS, Letter, check_signer_party, read_letter
-from gateway.core.network import nodemsg, status
+from gateway.core.network import attestation as attest, nodemsg, status
 from gateway.core.network.directory import Directory
 from gateway.core.network.nodemsg import NodeMessage
 from gateway.core.state import Event, ItemKind
@@ -139,6 +139,8 @@ def _payload(message: NodeMessage, ctx: NodeContext, now: dt.datetime) -> Checke
         if message.process_id != message.letter_process_id:
             raise RemoteError(ErrorCode.INVALID_FIELD, "a letter's LetterProcessID is its own ProcessID")
         return CheckedLetter(message=message, letter=letter, verified=verified)
+    if message.kind in attest.ATTESTED_KINDS:
+        _check_attestation(message, ctx, now)
     if message.kind == ItemKind.NOTIFIER:
         element = safe.parse(message.payload)
         event = NOTIFIER_ELEMENTS.get(element.tag)
@@ -148,6 +150,24 @@ def _payload(message: NodeMessage, ctx: NodeContext, now: dt.datetime) -> Checke
     if message.kind == ItemKind.STATUS:
         return CheckedStatus(message=message, report=_status(message, ctx, now))
     return CheckedWithdrawal(message=message)
+
+
+def _check_attestation(message: NodeMessage, ctx: NodeContext, now: dt.datetime) -> None:
+    """A notifier or withdrawal is its organisation's: its attestation verifies against that organisation's
+    certificates and names exactly this item and these bytes. A hub cannot alter or invent one."""
+    if not message.attestation:
+        raise RemoteError(ErrorCode.SIGNATURE_POLICY, f"a {message.kind} needs its organisation's Attestation "
+                                                      "(signed end to end)")
+    document = safe.parse(message.attestation)
+    if document.tag != ns.node("ItemAttestation"):
+        raise RemoteError(ErrorCode.SCHEMA_INVALID, "the Attestation is an n:ItemAttestation")
+    contract.validate(document, contract.node_schema())
+    trusted = ctx.keyring.trusted_for(message.sender_org)
+    if not trusted:
+        raise RemoteError(ErrorCode.UNTRUSTED_SIGNER, f"no certificate of {message.sender_org} in this node's directory")
+    signed, _ = signing.verify_document(document, trusted=trusted, now=now)
+    attest.check(attest.read(signed), organization=message.sender_org, kind=message.kind,
+                 process_id=message.process_id, letter_process_id=message.letter_process_id, payload=message.payload)
 
 
 def _status(message: NodeMessage, ctx: NodeContext, now: dt.datetime) -> status.DeliveryStatus:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from gateway.core.network import nodemsg, snapshot, status
+from gateway.core.network import attestation as attest, nodemsg, snapshot, status
 from gateway.core.network.nodemsg import NodeMessage, Receipt
 from gateway.core.trust import signing
 from gateway.core.trust.signing import Signer
@@ -30,6 +30,11 @@ def node_message(message: NodeMessage, signer: Signer) -> etree._Element:
 def node_receipt(receipt: Receipt, signer: Signer) -> bytes:
     """The signed NodeReceipt, as the bytes that are kept and answered to every repeat."""
     return etree.tostring(_sign(nodemsg.build_receipt(receipt), signer), encoding="utf-8")
+
+
+def attestation(item: "attest.Attestation", signer: Signer) -> bytes:
+    """A notifier's or withdrawal's ItemAttestation, signed with its organisation's key."""
+    return etree.tostring(_sign(attest.build(item), signer), encoding="utf-8")
 
 
 def delivery_status(report: "status.DeliveryStatus", signer: Signer) -> bytes:

@@ -112,6 +112,7 @@ def _outbox(row: Mapping[str, Any]) -> OutboxRow:
         receipt_at=from_us(row["receipt_at"]), delivered_late=bool(row["delivered_late"]),
         finished_at=from_us(row["finished_at"]),
         abandoned_at=from_us(row["abandoned_at"]), abandoned_by=row["abandoned_by"],
+        attestation=bytes(row["attestation"]),
     )
 
 
@@ -283,11 +284,12 @@ class Tx(ConsoleTx):
     # ------------------------------------------------------------ outbox
     def insert_outbox(self, *, message_id: str, kind: str, process_id: str, letter_process_id: str,
                       sender_org: str, receiver_org: str, next_node: str, path: str, payload: bytes,
-                      now: dt.datetime, deadline: dt.datetime) -> None:
+                      now: dt.datetime, deadline: dt.datetime, attestation: bytes = b"") -> None:
         self._execute(self._q["insert_outbox"], {
             "message_id": message_id, "kind": kind, "process_id": process_id,
             "letter_process_id": letter_process_id, "sender_org": sender_org, "receiver_org": receiver_org,
-            "next_node": next_node, "path": path, "payload": payload, "now": to_us(now), "deadline": to_us(deadline)})
+            "next_node": next_node, "path": path, "payload": payload, "attestation": attestation,
+            "now": to_us(now), "deadline": to_us(deadline)})
         self._row("notify_outbox")
         self.outbox_written = True
 

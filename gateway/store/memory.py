@@ -286,7 +286,7 @@ class MemoryStore(RegisterQueries, ConsoleQueries, Store):
     def q_insert_outbox(self, p: Params) -> Cursor:
         return _inserted(self._tables.insert("outbox", {
             **_pick(p, "message_id", "kind", "process_id", "letter_process_id", "sender_org", "receiver_org",
-                    "next_node", "path", "payload"),
+                    "next_node", "path", "payload", "attestation"),
             "state": PENDING, "created_at": p["now"], "next_attempt_at": p["now"], "deadline_at": p["deadline"]}))
 
     def q_notify_outbox(self, p: Params) -> Cursor:

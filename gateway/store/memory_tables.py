@@ -100,7 +100,7 @@ SCHEMA: Mapping[str, Table] = MappingProxyType({
         _columns(id=None, message_id=R, kind=R, process_id=R, letter_process_id=R, sender_org=R, receiver_org=R,
                  next_node=R, path="[]", payload=R, state=R, attempts=0, created_at=R, next_attempt_at=R,
                  deadline_at=R, lease_until=0, lease_token="", last_error="", receipt=None, receipt_at=None,
-                 delivered_late=0, finished_at=None, abandoned_at=None, abandoned_by=""),
+                 delivered_late=0, finished_at=None, abandoned_at=None, abandoned_by="", attestation=b""),
         key="id",
         unique=(Unique(("message_id",)),)),
     "received": Table(

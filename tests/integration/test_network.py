@@ -459,3 +459,55 @@ def test_a_hub_cannot_report_a_pull_for_the_region(network):
     assert outbound_status(origin.node, OCSC, sent.process_id) == "DELIVERED"
     with origin.node.store.transaction() as tx:
         assert tx.table_counts()["received"] == 0, "nothing of a refused report is stored"
+
+
+# ------------------------------------------------ notifiers and withdrawals signed end to end
+
+def test_a_hub_cannot_alter_or_invent_an_accept_notifier(network):
+    """The receive number is the receiving organisation's word: a hub that changes it, or makes a notifier
+    up, is refused at the origin and nothing is stored; the genuine notifier then goes through."""
+    import dataclasses as dc
+    from gateway.core.network import attestation
+    from gateway.pipeline import outbound
+    from types import SimpleNamespace
+    letter_id = "นร 1008/ว 40"
+    sent = send(network, "ocsc", OCSC, CHIANGMAI, letter_id)
+    network.deliver()
+    region, hub, origin = network.node("moe-r15"), network.node("moe-hub"), network.servers["ocsc"]
+    call(region, CHIANGMAI, PULL).ok()
+    call(region, CHIANGMAI, notifier_request("AcceptLetterNotifier", letter_id, accept_id="รับ 1234")).ok()
+    for _ in range(3):                               # the pull's status, then the notifier: to the hub only
+        region.worker.run_once()
+    with hub.store.transaction() as tx:
+        row = next(i for i in tx.outbox_of_letter(sent.process_id) if i.kind == ItemKind.NOTIFIER)
+    assert row.attestation, "the region attested its notifier"
+    altered = SimpleNamespace(**{**dc.asdict(row), "kind": row.kind.value,
+                                 "payload": row.payload.replace("รับ 1234".encode(), "รับ 9999".encode())})
+    answer = _post(origin, _signed_message_with(hub, altered, network.clock.now(), row.attestation))
+    assert answer.status_code == 400 and b"<ErrorCode>4002</ErrorCode>" in answer.content, answer.text
+    unattested = _post(origin, _signed_message_with(hub, altered, network.clock.now(), b""))
+    assert unattested.status_code == 400 and b"<ErrorCode>4003</ErrorCode>" in unattested.content
+    own = outbound.attestation(attestation.Attestation(
+        organization=CHIANGMAI, kind="notifier", process_id=row.process_id, letter_process_id=row.letter_process_id,
+        payload_digest=attestation.payload_digest(altered.payload)), hub.keyring.node_signer)
+    invented = _post(origin, _signed_message_with(hub, altered, network.clock.now(), own))
+    assert invented.status_code == 400 and b"<ErrorCode>4004</ErrorCode>" in invented.content
+    assert outbound_status(origin.node, OCSC, sent.process_id) == "DELIVERED", "no forgery moved the letter"
+    with origin.node.store.transaction() as tx:
+        assert tx.table_counts()["notices"] == 0
+    network.deliver()
+    assert outbound_status(origin.node, OCSC, sent.process_id) == "ACCEPTED"
+    note = call(origin.node, OCSC, PULL).ok()
+    assert note.element.findtext("AcceptLetterNotifier/AcceptID") == "รับ 1234"
+
+
+def _signed_message_with(node: app.Node, row, timestamp, attestation: bytes) -> bytes:
+    message = signing.sign_document(nodemsg.build_message(NodeMessage(
+        message_id=str(uuid.uuid4()), sender_node=node.config.node_id, receiver_node=row.next_node,
+        sender_org=row.sender_org, receiver_org=row.receiver_org, timestamp=timestamp, kind=row.kind,
+        process_id=row.process_id, letter_process_id=row.letter_process_id,
+        path=nodemsg.path_from_json(row.path), payload=row.payload, attestation=attestation)),
+        node.keyring.node_signer)
+    carrier = etree.Element(f"{{{ns.NODE_CARRIER}}}DeliverRequest", nsmap={"c": ns.NODE_CARRIER})
+    carrier.append(message)
+    return envelope.wrap("1.1", etree.tostring(carrier, encoding="utf-8"))

@@ -20,7 +20,7 @@ LETTER = {"sender_org": "2000100000", "receiver_org": "2000350000", "letter_no":
           "corr_date": "2026-11-26", "subject": "ขอเชิญประชุม", "secret_code": "001", "speed_code": "001",
           "digest": "d", "signed": True, "state": "sent", "delivery": "delivered", "now": T0}
 OUTBOX = {"kind": "letter", "process_id": "p", "sender_org": "2000100000", "receiver_org": "2000350000",
-          "next_node": "moe-r15", "path": "[]", "payload": b"<x/>", "now": T0, "deadline": T0 + 60 * MINUTE}
+          "next_node": "moe-r15", "path": "[]", "payload": b"<x/>", "attestation": b"<a/>", "now": T0, "deadline": T0 + 60 * MINUTE}
 
 
 def run(store, name: str, **params):

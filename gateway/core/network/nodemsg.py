@@ -52,6 +52,7 @@ class NodeMessage:
     letter_process_id: str
     path: tuple[Hop, ...]
     payload: bytes
+    attestation: bytes = b""   # a notifier's or withdrawal's signed ItemAttestation (core/network/attestation.py)
 
     @property
     def payload_digest(self) -> str:
@@ -97,6 +98,8 @@ def build_message(message: NodeMessage) -> etree._Element:
     for hop in message.path:
         etree.SubElement(path, ns.node("Hop"), node=hop.node, at=hop.at)
     _sub(root, "Payload", base64.b64encode(message.payload).decode("ascii"))
+    if message.attestation:
+        _sub(root, "Attestation", base64.b64encode(message.attestation).decode("ascii"))
     return root
 
 
@@ -123,15 +126,16 @@ def read_message(signed: etree._Element) -> NodeMessage:
                  for h in signed.iterfind(f"{ns.node('Path')}/{ns.node('Hop')}"))
     try:
         payload = base64.b64decode("".join(_text(signed, "Payload").split()), validate=True)
+        attestation = base64.b64decode("".join(_text(signed, "Attestation").split()), validate=True)
     except ValueError:
-        raise RemoteError(ErrorCode.SCHEMA_INVALID, "Payload is not base64") from None
+        raise RemoteError(ErrorCode.SCHEMA_INVALID, "Payload or Attestation is not base64") from None
     return NodeMessage(
         message_id=_text(signed, "MessageId"), sender_node=_text(signed, "SenderNode"),
         receiver_node=_text(signed, "ReceiverNode"), sender_org=_text(signed, "SenderOrganization"),
         receiver_org=_text(signed, "ReceiverOrganization"),
         timestamp=_time(_text(signed, "Timestamp"), "Timestamp"), kind=_text(signed, "Kind"),
         process_id=_text(signed, "ProcessID"), letter_process_id=_text(signed, "LetterProcessID"),
-        path=path, payload=payload,
+        path=path, payload=payload, attestation=attestation,
     )
 
 

@@ -129,9 +129,9 @@ SELECT (SELECT count(*) FROM letters) AS letters,
 
 -- name: insert_outbox
 INSERT INTO outbox (message_id, kind, process_id, letter_process_id, sender_org, receiver_org, next_node,
-                    path, payload, state, created_at, next_attempt_at, deadline_at)
+                    path, payload, attestation, state, created_at, next_attempt_at, deadline_at)
 VALUES (%(message_id)s, %(kind)s, %(process_id)s, %(letter_process_id)s, %(sender_org)s,
-        %(receiver_org)s, %(next_node)s, %(path)s, %(payload)s, 'pending', %(now)s, %(now)s,
+        %(receiver_org)s, %(next_node)s, %(path)s, %(payload)s, %(attestation)s, 'pending', %(now)s, %(now)s,
         %(deadline)s);
 
 -- name: notify_outbox

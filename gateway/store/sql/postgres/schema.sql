@@ -145,7 +145,8 @@ CREATE TABLE public.outbox (
     delivered_late integer DEFAULT 0 NOT NULL,
     finished_at bigint,
     abandoned_at bigint,
-    abandoned_by text DEFAULT ''::text NOT NULL
+    abandoned_by text DEFAULT ''::text NOT NULL,
+    attestation bytea DEFAULT '\x'::bytea NOT NULL
 );
 
 CREATE SEQUENCE public.outbox_id_seq

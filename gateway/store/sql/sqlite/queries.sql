@@ -127,9 +127,9 @@ SELECT (SELECT count(*) FROM letters) AS letters,
 
 -- name: insert_outbox
 INSERT INTO outbox (message_id, kind, process_id, letter_process_id, sender_org, receiver_org, next_node,
-                    path, payload, state, created_at, next_attempt_at, deadline_at)
+                    path, payload, attestation, state, created_at, next_attempt_at, deadline_at)
 VALUES (:message_id, :kind, :process_id, :letter_process_id, :sender_org,
-        :receiver_org, :next_node, :path, :payload, 'pending', :now, :now,
+        :receiver_org, :next_node, :path, :payload, :attestation, 'pending', :now, :now,
         :deadline);
 
 -- name: notify_outbox

@@ -79,7 +79,7 @@ CREATE TABLE outbox (
     receipt_at        INTEGER,
     delivered_late    INTEGER NOT NULL DEFAULT 0,
     finished_at       INTEGER
-, abandoned_at INTEGER, abandoned_by TEXT NOT NULL DEFAULT '');
+, abandoned_at INTEGER, abandoned_by TEXT NOT NULL DEFAULT '', attestation BLOB NOT NULL DEFAULT x'');
 
 CREATE TABLE received (
     sender_node    TEXT    NOT NULL,

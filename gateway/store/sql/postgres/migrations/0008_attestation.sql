@@ -1,0 +1,3 @@
+-- 0008: notifiers and withdrawals signed end to end (docs/node-exchange.md): the organisation's signed
+-- attestation travels with the outbox item, unchanged through every hub.
+ALTER TABLE outbox ADD COLUMN attestation BYTEA NOT NULL DEFAULT '\x'::bytea;
