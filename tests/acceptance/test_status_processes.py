@@ -12,21 +12,36 @@ people would do it: the agency's e-Saraban with the client commands (`gateway se
 * With the region stopped, the hub gives up on the next letter after its 4 s retry window and tells
   the origin: FAILED there. The region comes back, the hub's operator retries the item in the
   console, and the origin hears DELIVERED, then PULLED.
+* Chiang Mai's AcceptLetterNotifier (receive number "รับ 1234") is signed end to end: a dishonest hub
+  posting its own "รับ 9999" to the origin's node port, unattested (4003) or attested with the hub's
+  key (4004), is refused; the origin's e-Saraban gets only the genuine notifier, and the letter is ACCEPTED.
 * Every process is alive at the end, stops cleanly, and logged no traceback.
 """
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 import requests
-from lxml import html
+from lxml import etree, html
 from procs import Proc, migrate
 
+from gateway.core import ns
+from gateway.core.letters.letter import notifier_element
+from gateway.core.network import attestation as attest
+from gateway.core.network.nodemsg import Hop, NodeMessage
+from gateway.core.state import Event
+from gateway.core.time import wire_time
+from gateway.core.trust import pki
+from gateway.core.trust.signing import Signer
+from gateway.core.xml import envelope
+from gateway.pipeline import outbound
 from gateway.testing.fixtures import PDF
 from gateway.testing.live import free_port
 from gateway.testing.network import CHIANGMAI, OCSC, make_pki, toml_for
@@ -40,6 +55,8 @@ NODES = ("moe-hub", "moe-r15", "ocsc")
 LETTER_DATE = "2026-11-26"
 INVITATION = ("นร 1008/ว 4501", "ขอเชิญประชุมชี้แจงหลักเกณฑ์การประเมินผลการปฏิบัติราชการ ประจำปี ๒๕๗๐")
 OUTAGE = ("นร 1008/ว 4502", "ขอความร่วมมือสำรวจข้อมูลอัตรากำลังข้าราชการพลเรือน รอบที่ ๒")
+NOMINATION = ("นร 1008/ว 4503", "ขอให้เสนอรายชื่อผู้เข้ารับการอบรมหลักสูตรนักบริหารระดับสูง รุ่นที่ ๑๒")
+GENUINE, FORGED = "รับ 1234", "รับ 9999"   # Chiang Mai's receive number, and the one a dishonest hub makes up
 ALICE = ("alice", "รหัสผ่าน-ผู้ดูแลศูนย์กลาง-2569")
 
 
@@ -69,6 +86,7 @@ class Network:
                                                    extra=HUB_DELIVERY if node == "moe-hub" else FAST),
                                           encoding="utf-8")
         self.sent: list[str] = []   # the ProcessIDs of the letters sent, in order
+        self.ends: dict[str, str] = {}   # ProcessID -> the status the letter ends in
         self.procs = {node: Proc(node, ["serve"], self.configs[node], self.configs[node].parent,
                                  health_url=f"{self.url(node)}/healthz") for node in NODES}
         (root / "letter.pdf").write_bytes(PDF)
@@ -89,6 +107,7 @@ class Network:
         out = self.gw("send", "--url", self.url("ocsc"), "--as", OCSC, "--to", CHIANGMAI, "--subject", subject,
                       "--file", "letter.pdf", "--letter-id", letter_no, "--date", LETTER_DATE)
         self.sent.append(out.split("ProcessID ")[1].split()[0])
+        self.ends[self.sent[-1]] = "PULLED"
         return self.sent[-1]
 
     def status(self, process_id: str) -> str:
@@ -216,11 +235,86 @@ def test_a_failure_at_the_hub_reaches_the_origin_and_so_does_the_operators_retry
     net.status_becomes(sent, "PULLED")
 
 
+class DishonestHub:
+    """The hub's node key, taken from its PKI files, signing node messages it posts to the origin itself."""
+
+    def __init__(self, net: Network) -> None:
+        self.origin = f"{net.url('ocsc')}/ecms-ws01/node"
+        self.signer = Signer(org_id="", key=pki.load_private_key(Path(net.pki.path("nodes/moe-hub.key")).read_bytes()),
+                             certificate=pki.load_certificate(Path(net.pki.path("nodes/moe-hub.pem")).read_bytes()))
+
+    def notifier(self, accept_id: str, letter: tuple[str, str]) -> bytes:
+        """An AcceptLetterNotifier as Chiang Mai's node would make it (operations/agency.py), with this number."""
+        return notifier_element(event=Event.ACCEPT, letter_id=letter[0], correspondence_date=LETTER_DATE,
+                                subject=letter[1], accept_id=accept_id,
+                                accept_date=wire_time(dt.datetime.now(dt.timezone.utc)), accept_department=CHIANGMAI)
+
+    def attestation(self, process_id: str, letter_process_id: str, payload: bytes) -> bytes:
+        """An ItemAttestation naming the item and its bytes, in Chiang Mai's name but signed with the hub's key."""
+        return outbound.attestation(attest.Attestation(
+            organization=CHIANGMAI, kind="notifier", process_id=process_id, letter_process_id=letter_process_id,
+            payload_digest=attest.payload_digest(payload)), self.signer)
+
+    def post(self, process_id: str, letter_process_id: str, payload: bytes, attestation: bytes) -> requests.Response:
+        """The notifier from Chiang Mai to สำนักงาน ก.พ. as the hub forwards one, posted to ocsc's node port."""
+        now = dt.datetime.now(dt.timezone.utc)
+        hops = tuple(Hop(node=node, at=(now - dt.timedelta(seconds=1)).isoformat(timespec="seconds"))
+                     for node in ("moe-r15", "moe-hub"))
+        message = outbound.node_message(NodeMessage(
+            message_id=str(uuid.uuid4()), sender_node="moe-hub", receiver_node="ocsc", sender_org=CHIANGMAI,
+            receiver_org=OCSC, timestamp=now, kind="notifier", process_id=process_id,
+            letter_process_id=letter_process_id, path=hops, payload=payload, attestation=attestation), self.signer)
+        carrier = etree.Element(f"{{{ns.NODE_CARRIER}}}DeliverRequest", nsmap={"c": ns.NODE_CARRIER})
+        carrier.append(message)
+        return requests.post(self.origin, data=envelope.wrap("1.1", etree.tostring(carrier, encoding="utf-8")),
+                             headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=10)
+
+
+def refused(answer: requests.Response, code: str) -> bool:
+    return answer.status_code == 400 and f"<ErrorCode>{code}</ErrorCode>".encode() in answer.content
+
+
+def test_a_hub_cannot_alter_or_invent_the_regions_accept_notifier(net):
+    sent = net.send(NOMINATION)
+    net.pulled(sent, NOMINATION[1])
+    acked = net.gw("ack", "accept", "--url", net.url("moe-r15"), "--as", CHIANGMAI, "--letter-id", NOMINATION[0],
+                   "--date", LETTER_DATE, "--accept-id", GENUINE)
+    assert "AcceptLetterNotifier" in acked, acked
+    genuine = acked.split("ProcessID ")[1].split()[0]
+
+    hub = DishonestHub(net)
+    forged = hub.notifier(FORGED, NOMINATION)
+    assert FORGED.encode() in forged and GENUINE.encode() not in forged
+    unattested = hub.post(genuine, sent, forged, b"")
+    assert refused(unattested, "4003"), (unattested.status_code, unattested.text)
+    own_key = hub.post(genuine, sent, forged, hub.attestation(genuine, sent, forged))
+    assert refused(own_key, "4004"), (own_key.status_code, own_key.text)
+    invented = str(uuid.uuid4())        # a notifier of the hub's own making, not one it forwards
+    made_up = hub.post(invented, sent, forged, hub.attestation(invented, sent, forged))
+    assert refused(made_up, "4004"), (made_up.status_code, made_up.text)
+
+    net.status_becomes(sent, "ACCEPTED")
+    net.ends[sent] = "ACCEPTED"
+    pulled = net.gw("pull", "--url", net.url("ocsc"), "--as", OCSC, "--out", "origin-inbox")
+    assert f"ProcessID {genuine}" in pulled and "AcceptLetterNotifier" in pulled, pulled
+    assert f"AcceptID: {GENUINE}" in pulled and FORGED not in pulled, pulled
+    assert "queue is empty" in net.gw("pull", "--url", net.url("ocsc"), "--as", OCSC), "one notifier, the genuine"
+    database = net.root / "ocsc" / "gateway.sqlite3"
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        stored = db.execute("SELECT n.process_id, n.kind, n.accept_id, n.from_org, n.payload FROM notices n "
+                            "JOIN letters l ON l.id = n.letter_id WHERE l.process_id = ?", (sent,)).fetchall()
+        everywhere = db.execute("SELECT count(*) FROM notices").fetchone()[0]
+    db.close()
+    assert [row[:4] for row in stored] == [(genuine, "accept", GENUINE, CHIANGMAI)] and everywhere == 1, stored
+    assert GENUINE.encode() in stored[0][4] and FORGED.encode() not in stored[0][4]
+    assert "Traceback" not in net.procs["ocsc"].log_path.read_text(errors="replace"), net.logs()
+
+
 def test_every_process_is_alive_and_logged_no_traceback(net):
     assert [node for node, proc in net.procs.items() if not proc.alive] == [], net.logs()
     texts = {node: proc.log_path.read_text(errors="replace") for node, proc in net.procs.items()}
     assert all("Traceback" not in text for text in texts.values()), net.logs()
-    assert [net.status(pid) for pid in net.sent] == ["PULLED"] * len(net.sent), "and they stay PULLED"
+    assert {pid: net.status(pid) for pid in net.sent} == net.ends, "and they stay PULLED (or ACCEPTED)"
     for node, proc in net.procs.items():
         proc.stop()
         assert proc.proc.returncode == 0, f"{node} exited {proc.proc.returncode}:\n{proc.tail()}"
