@@ -26,7 +26,9 @@ DRIVERS = {
     "psycopg_pool": ("store/postgres.py",),
     "sqlite3": ("store/sqlite.py",),
     "cheroot": ("runtime/serve.py",),
-    "requests": ("adapters/peer.py", "adapters/esaraban.py"),
+    "requests": ("adapters/peer.py", "adapters/esaraban.py", "adapters/tsa.py"),
+    "rfc3161_client": ("adapters/tsa.py",),
+    "asn1crypto": ("adapters/tsa.py",),
 }
 CONCRETE = ("gateway.store.sqlite", "gateway.store.postgres", "gateway.store.memory")
 CLOCK_READS = ("datetime.now(", "dt.datetime.now(", "time.time(", "time.monotonic(", "date.today(", "utcnow(")
