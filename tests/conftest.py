@@ -22,7 +22,7 @@ from gateway.testing.live import LiveServer, free_port, live_config
 
 BACKENDS = ("memory", "sqlite", "postgres")
 TABLES = ("queue", "notices", "letter_blobs", "letters", "outbox", "received", "console_sessions", "console_audit",
-          "console_accounts")
+          "console_accounts", "evidence", "evidence_checkpoints")
 
 
 

@@ -158,3 +158,33 @@ class AuditRow:
     target: str
     detail: str
     remote_addr: str
+
+
+# ------------------------------------------------------------------ the evidence log (issue 14)
+@dataclass(frozen=True, kw_only=True)
+class EvidenceRow:
+    """One event of a letter (ProcessID) in the evidence log, chained to the letter's entry before it."""
+
+    id: int
+    at: dt.datetime
+    process_id: str
+    event: str
+    item: str            # the item the event concerns ('' when none)
+    detail: str          # a JSON object, stored as given
+    digest: str
+    prev_hash: str       # the hash of the letter's previous entry
+    hash: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointRow:
+    """A checkpoint the node signed over every entry up to ``upto_id``."""
+
+    id: int
+    at: dt.datetime
+    upto_id: int
+    entries: int
+    root: str
+    prev_root: str       # the root of the checkpoint before it
+    document: bytes      # the signed checkpoint document
+    timestamp_token: bytes   # its RFC 3161 time-stamp token; empty when no TSA is configured

@@ -144,9 +144,10 @@ class TransitItem(NamedTuple):
 
 
 from gateway.store.console import ConsoleTx  # noqa: E402 (it uses the row readers above)
+from gateway.store.evidence import EvidenceTx  # noqa: E402 (it uses to_us and from_us above)
 
 
-class Tx(ConsoleTx):
+class Tx(ConsoleTx, EvidenceTx):
     """One open transaction. Methods are the store's vocabulary; SQL stays in the files (console: ConsoleTx)."""
 
     def __init__(self, execute: Execute, queries: Mapping[str, str]) -> None:

@@ -118,6 +118,14 @@ SCHEMA: Mapping[str, Table] = MappingProxyType({
         references=(("account_id", "console_accounts"),)),
     "console_audit": Table(
         _columns(id=None, at=R, username=R, action=R, target="", detail="", remote_addr=""), key="id"),
+    # the evidence log (0009)
+    "evidence": Table(
+        _columns(id=None, at=R, process_id=R, event=R, item="", detail="{}", digest="", prev_hash=R, hash=R),
+        key="id",
+        unique=(Unique(("hash",)), Unique(("process_id", "prev_hash")))),
+    "evidence_checkpoints": Table(
+        _columns(id=None, at=R, upto_id=R, entries=R, root=R, prev_root=R, document=R, timestamp_token=b""),
+        key="id"),
 })
 
 

@@ -262,6 +262,7 @@ def script(store) -> list:
     letter(store, 9)
     q("get_letter", id=5)
     console_letters(store, q)
+    evidence_log(q)
     q("table_counts")
     return seen
 
@@ -345,6 +346,39 @@ def console_letters(store, q) -> None:
     q("queue_items_of_letter", letter_id=2)
     q("received_by_process_id", process_id="p")
     q("received_by_process_id", process_id="nobody")
+
+
+def evidence_log(q) -> None:
+    """The evidence log's entries and checkpoints (issue 14): chained per letter, the UNIQUE clashes, paging."""
+    q("evidence_max_id")
+    q("evidence_head", process_id="p1")
+    q("last_checkpoint")
+    q("checkpoints")
+    entry = {"item": "", "detail": '{"เรื่อง": "ขอเชิญประชุม"}', "digest": "d"}
+    for n, (process_id, prev_hash) in enumerate((("p1", ""), ("p2", ""), ("p1", "h0"), ("p1", "h2"))):
+        q("insert_evidence", at=T0 + n, process_id=process_id, event="stored", **entry, prev_hash=prev_hash,
+          hash=f"h{n}")
+    q("insert_evidence", at=T0, process_id="p1", event="again", **entry, prev_hash="h0", hash="h9")  # a fork
+    q("insert_evidence", at=T0, process_id="p3", event="again", **entry, prev_hash="", hash="h1")   # its hash
+    q("insert_evidence", at=T0, process_id="p3", event="stored", **entry, prev_hash="", hash=None)  # NOT NULL
+    q("insert_evidence", at=T0 + 9, process_id="p2", event="purged", item="m", detail="{}", digest="",
+      prev_hash="h0", hash="h5")                    # another letter's prev_hash is no clash
+    q("evidence_head", process_id="p1")
+    q("evidence_head", process_id="nobody")
+    q("evidence_of", process_id="p1")
+    q("evidence_of", process_id="nobody")
+    q("evidence_after", after_id=0, limit=2)
+    q("evidence_after", after_id=2, limit=-1)
+    q("evidence_after", after_id=99, limit=10)
+    q("evidence_max_id")
+    q("insert_checkpoint", at=T0, upto_id=3, entries=3, root="r1", prev_root="", document=bytearray(b"<cp/>"),
+      timestamp_token=b"")
+    q("insert_checkpoint", at=T0 + 1, upto_id=5, entries=2, root="r2", prev_root="r1", document=b"<cp/>",
+      timestamp_token=memoryview(b"\x30\x82\x00"))
+    q("insert_checkpoint", at=T0, upto_id=5, entries=0, root=None, prev_root="r2", document=b"",
+      timestamp_token=b"")                          # NOT NULL
+    q("last_checkpoint")
+    q("checkpoints")
 
 
 def dump(rows):

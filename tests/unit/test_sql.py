@@ -8,7 +8,7 @@ def test_same_query_names_in_both_dialects():
 
 def test_every_query_is_used_by_the_store():
     import inspect
-    # Tx and its mixins (the web console's methods are in store/console.py)
+    # Tx and its mixins (the web console's methods are in store/console.py, the evidence log's in store/evidence.py)
     source = "".join(inspect.getsource(cls) for cls in store.Tx.__mro__ if cls is not object)
     for name in store.load_queries("sqlite"):
         assert f'"{name}"' in source, f"query {name} is never used"

@@ -51,6 +51,47 @@ CREATE TABLE public.console_sessions (
     expires_at bigint NOT NULL
 );
 
+CREATE TABLE public.evidence (
+    id bigint NOT NULL,
+    at bigint NOT NULL,
+    process_id text NOT NULL,
+    event text NOT NULL,
+    item text DEFAULT ''::text NOT NULL,
+    detail text DEFAULT '{}'::text NOT NULL,
+    digest text DEFAULT ''::text NOT NULL,
+    prev_hash text NOT NULL,
+    hash text NOT NULL
+);
+
+CREATE TABLE public.evidence_checkpoints (
+    id bigint NOT NULL,
+    at bigint NOT NULL,
+    upto_id bigint NOT NULL,
+    entries bigint NOT NULL,
+    root text NOT NULL,
+    prev_root text NOT NULL,
+    document bytea NOT NULL,
+    timestamp_token bytea DEFAULT '\x'::bytea NOT NULL
+);
+
+CREATE SEQUENCE public.evidence_checkpoints_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.evidence_checkpoints_id_seq OWNED BY public.evidence_checkpoints.id;
+
+CREATE SEQUENCE public.evidence_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.evidence_id_seq OWNED BY public.evidence.id;
+
 CREATE TABLE public.letter_blobs (
     letter_id bigint NOT NULL,
     raw bytea NOT NULL,
@@ -194,6 +235,10 @@ ALTER TABLE ONLY public.console_accounts ALTER COLUMN id SET DEFAULT nextval('pu
 
 ALTER TABLE ONLY public.console_audit ALTER COLUMN id SET DEFAULT nextval('public.console_audit_id_seq'::regclass);
 
+ALTER TABLE ONLY public.evidence ALTER COLUMN id SET DEFAULT nextval('public.evidence_id_seq'::regclass);
+
+ALTER TABLE ONLY public.evidence_checkpoints ALTER COLUMN id SET DEFAULT nextval('public.evidence_checkpoints_id_seq'::regclass);
+
 ALTER TABLE ONLY public.letters ALTER COLUMN id SET DEFAULT nextval('public.letters_id_seq'::regclass);
 
 ALTER TABLE ONLY public.notices ALTER COLUMN id SET DEFAULT nextval('public.notices_id_seq'::regclass);
@@ -213,6 +258,18 @@ ALTER TABLE ONLY public.console_audit
 
 ALTER TABLE ONLY public.console_sessions
     ADD CONSTRAINT console_sessions_pkey PRIMARY KEY (token_hash);
+
+ALTER TABLE ONLY public.evidence_checkpoints
+    ADD CONSTRAINT evidence_checkpoints_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.evidence
+    ADD CONSTRAINT evidence_hash_key UNIQUE (hash);
+
+ALTER TABLE ONLY public.evidence
+    ADD CONSTRAINT evidence_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.evidence
+    ADD CONSTRAINT evidence_process_id_prev_hash_key UNIQUE (process_id, prev_hash);
 
 ALTER TABLE ONLY public.letter_blobs
     ADD CONSTRAINT letter_blobs_pkey PRIMARY KEY (letter_id);
@@ -249,6 +306,8 @@ CREATE INDEX console_audit_by_target ON public.console_audit USING btree (target
 CREATE INDEX console_sessions_by_account ON public.console_sessions USING btree (account_id);
 
 CREATE INDEX console_sessions_by_expiry ON public.console_sessions USING btree (expires_at);
+
+CREATE INDEX evidence_by_process_id ON public.evidence USING btree (process_id, id);
 
 CREATE INDEX letters_by_receiver ON public.letters USING btree (receiver_org, letter_key, corr_date);
 

@@ -383,3 +383,34 @@ SELECT * FROM queue WHERE letter_id = :letter_id ORDER BY id;
 
 -- name: received_by_process_id
 SELECT * FROM received WHERE process_id = :process_id ORDER BY received_at, sender_node, message_id;
+
+-- The evidence log (issue 14: store/evidence.py). Rows are only ever added.
+-- name: evidence_head
+-- The hash of the letter's newest entry, which the next entry names as its prev_hash.
+SELECT hash FROM evidence WHERE process_id = :process_id ORDER BY id DESC LIMIT 1;
+
+-- name: insert_evidence
+INSERT INTO evidence (at, process_id, event, item, detail, digest, prev_hash, hash)
+VALUES (:at, :process_id, :event, :item, :detail, :digest, :prev_hash, :hash)
+RETURNING id;
+
+-- name: evidence_of
+SELECT * FROM evidence WHERE process_id = :process_id ORDER BY id;
+
+-- name: evidence_after
+-- The log in order, a page at a time (verification and checkpoints walk it).
+SELECT * FROM evidence WHERE id > :after_id ORDER BY id LIMIT :limit;
+
+-- name: evidence_max_id
+SELECT coalesce(max(id), 0) AS max_id FROM evidence;
+
+-- name: insert_checkpoint
+INSERT INTO evidence_checkpoints (at, upto_id, entries, root, prev_root, document, timestamp_token)
+VALUES (:at, :upto_id, :entries, :root, :prev_root, :document, :timestamp_token)
+RETURNING id;
+
+-- name: last_checkpoint
+SELECT * FROM evidence_checkpoints ORDER BY id DESC LIMIT 1;
+
+-- name: checkpoints
+SELECT * FROM evidence_checkpoints ORDER BY id;

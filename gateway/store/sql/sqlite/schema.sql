@@ -121,6 +121,30 @@ CREATE TABLE console_audit (
 
 CREATE VIRTUAL TABLE letters_fts USING fts5(subject, content='letters', content_rowid='id', tokenize='trigram');
 
+CREATE TABLE evidence (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    at            INTEGER NOT NULL,
+    process_id    TEXT    NOT NULL,
+    event         TEXT    NOT NULL,
+    item          TEXT    NOT NULL DEFAULT '',
+    detail        TEXT    NOT NULL DEFAULT '{}',
+    digest        TEXT    NOT NULL DEFAULT '',
+    prev_hash     TEXT    NOT NULL,
+    hash          TEXT    NOT NULL UNIQUE,
+    UNIQUE (process_id, prev_hash)
+);
+
+CREATE TABLE evidence_checkpoints (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    at              INTEGER NOT NULL,
+    upto_id         INTEGER NOT NULL,
+    entries         INTEGER NOT NULL,
+    root            TEXT    NOT NULL,
+    prev_root       TEXT    NOT NULL,
+    document        BLOB    NOT NULL,
+    timestamp_token BLOB    NOT NULL DEFAULT x''
+);
+
 CREATE INDEX letters_by_sender_time ON letters (sender_org, created_at);
 
 CREATE UNIQUE INDEX notices_once ON notices (letter_id, kind, accept_id);
@@ -173,3 +197,5 @@ CREATE TRIGGER letters_fts_update AFTER UPDATE OF subject ON letters BEGIN
     INSERT INTO letters_fts (letters_fts, rowid, subject) VALUES ('delete', old.id, old.subject);
     INSERT INTO letters_fts (rowid, subject) VALUES (new.id, new.subject);
 END;
+
+CREATE INDEX evidence_by_process_id ON evidence (process_id, id);
