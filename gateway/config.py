@@ -28,6 +28,7 @@ VISIBILITY_TIMEOUT = timedelta(minutes=10)     # a pulled, undeleted item is ser
 OUTBOUND_STATUS_WINDOW = timedelta(days=30)    # OutboundStatusRequest lists letters sent this recently
 OUTBOUND_STATUS_MAX = 1000                     # ... at most this many, newest first
 POSTAGE_BAHT_PER_LETTER = 32.0                 # EMS, up to 20 g (Thailand Post, 2022); docs/registers.md
+CHECKPOINT_INTERVAL = timedelta(hours=1)       # gateway serve signs a checkpoint of the evidence log this often
 UNREGISTERED_WORKING_DAYS = 3                  # the console flags letters not registered after this many
 RETENTION_KEEP_YEARS = 10                      # ระเบียบงานสารบรรณ ข้อ 57: ordinary letters at least 10 years
 
@@ -50,6 +51,11 @@ SETTINGS: Mapping[tuple[str, str], str] = {
                                               "counts it as saved for each letter delivered electronically",
     ("console", "unregistered_working_days"): "the console's dashboard lists letters delivered here and not "
                                               "registered (no AcceptLetterNotifier) after this many working days",
+    ("evidence", "checkpoint_interval_seconds"): "how often `gateway serve` signs a checkpoint of the evidence log "
+                                                 "(0: only `gateway evidence checkpoint`)",
+    ("evidence", "tsa_url"): "RFC 3161 time-stamping authority that stamps every checkpoint (empty: signed only)",
+    ("evidence", "tsa_certificate"): "PEM file: that authority's certificate, then its CA chain (pinned: its time "
+                                     "stamps are checked against it)",
     ("retention", "keep_years"): "`gateway purge` removes finished letters with no activity for this many years",
     ("node", "certificate"): "PEM certificate of this node (signs node messages; default TLS certificate)",
     ("node", "key"): "PEM private key of this node",
@@ -114,6 +120,9 @@ class Config:
     postage_baht_per_letter: float = POSTAGE_BAHT_PER_LETTER
     retention_keep_years: int = RETENTION_KEEP_YEARS
     unregistered_working_days: int = UNREGISTERED_WORKING_DAYS
+    checkpoint_interval: timedelta = CHECKPOINT_INTERVAL
+    tsa_url: str = ""
+    tsa_certificate: str = ""
     directory: Directory = field(default_factory=lambda: demo_directory(f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"))
     node_certificate: str = ""
     node_key: str = ""
@@ -158,6 +167,11 @@ class Config:
             raise ConfigError("policy.visibility_timeout_seconds must be positive")
         if not 0 <= self.postage_baht_per_letter < 10_000:
             raise ConfigError("registers.postage_baht_per_letter must be between 0 and 10000 baht")
+        if self.checkpoint_interval < timedelta(0):
+            raise ConfigError("evidence.checkpoint_interval_seconds must be 0 or more")
+        if bool(self.tsa_url) != bool(self.tsa_certificate):
+            raise ConfigError("evidence.tsa_url and evidence.tsa_certificate go together (the authority's "
+                              "certificate is pinned)")
         if not 1 <= self.unregistered_working_days <= 60:
             raise ConfigError("console.unregistered_working_days must be between 1 and 60")
         if self.retention_keep_years < 1:
@@ -301,6 +315,10 @@ def from_toml(text: str, *, base_dir: Path = Path(".")) -> Config:
                                                                    POSTAGE_BAHT_PER_LETTER)),
         retention_keep_years=get("retention", "keep_years", RETENTION_KEEP_YEARS, int),
         unregistered_working_days=get("console", "unregistered_working_days", UNREGISTERED_WORKING_DAYS, int),
+        checkpoint_interval=timedelta(seconds=get("evidence", "checkpoint_interval_seconds",
+                                                  int(CHECKPOINT_INTERVAL.total_seconds()), int)),
+        tsa_url=get("evidence", "tsa_url", "", str),
+        tsa_certificate=path("evidence", "tsa_certificate"),
         directory=directory,
         node_certificate=path("node", "certificate"),
         node_key=path("node", "key"),

@@ -14,7 +14,7 @@ import sys
 from gateway import __version__
 from gateway import config as configmod
 from gateway.adapters.esaraban import ClientError
-from gateway.cli import conformance, console, registers
+from gateway.cli import conformance, console, evidence, registers
 from gateway.cli.client import NOTIFIER_KINDS, cmd_ack, cmd_orgs, cmd_pull, cmd_send, cmd_status
 from gateway.cli.env import _epilog
 from gateway.cli.node import cmd_directory_sync, cmd_migrate, cmd_serve, cmd_worker
@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     conformance.register(sub)
     registers.register(sub)   # register receive|send, stats, purge
     console.register(sub)     # console add-user|users|disable-user|enable-user|set-password
+    evidence.register(sub)    # evidence verify|checkpoint|show
     conformance.register_reference_peer(sub)
 
     passwd = sub.add_parser("passwd", help="make the password_hash of an organisation's e-Saraban (reads stdin)")

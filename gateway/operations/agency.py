@@ -20,11 +20,13 @@ from gateway.core.letters.decide import Submit
 from gateway.core.letters.fields import MAX_PROCESS_ID, check_text
 from gateway.core.letters.letter import NOTIFIER_ELEMENTS, Letter, LetterIdentity, Notifier, notifier_element
 from gateway.core.network.directory import Directory, Organization
+from gateway.core import evidence as chain
 from gateway.core.network.status import Status
 from gateway.core.records import LetterRow, SignedBy
 from gateway.core.state import (ACTOR, Actor, Delivery, Event, ItemKind, LetterState, ProcessStatus, QueueKind,
                                 next_state, process_status)
 from gateway.core.time import wire_time
+from gateway.operations import evidence
 from gateway.operations.relay import Relay
 from gateway.pipeline.agency import PreparedLetter
 from gateway.ports import Clock, IdFactory
@@ -104,6 +106,10 @@ class Agency:
             # Only a client's own signature guards against replays: the node signs anew each time.
             tx.record_verification(letter_id, verified, signed_by=signed_by,
                                    signature_digest=verified.signature_digest if signed_by is SignedBy.CLIENT else "")
+            now = self.clock.now()
+            evidence.record(tx, process_id=item.process_id, event=evidence.Event.RECEIVED, now=now,
+                            digest=chain.sha256(prepared.raw), org=caller.id)
+            evidence.letter_stored(tx, letter_id, now=now)
             return item
 
         return self._run(work)
@@ -161,6 +167,7 @@ class Agency:
             notice_id = tx.insert_notice(process_id=process_id, letter_id=letter.id, kind=notifier.event,
                                          accept_id=notifier.accept_id, from_org=caller.id, to_org=to_org,
                                          payload=payload, raw=raw, now=now)
+            evidence.notice_stored(tx, notice_id, letter_process_id=letter.process_id, state=new_state.value, now=now)
             if isinstance(place, decide.Queue):
                 tx.enqueue(org=to_org, process_id=process_id, item_kind=QueueKind.NOTICE.value, letter_id=letter.id,
                            notice_id=notice_id, now=now)
@@ -190,6 +197,8 @@ class Agency:
             if letter.pulled_at is None:   # the first pull: its origin, if elsewhere, is told (PULLED)
                 self.relay.report(tx, letter_process_id=letter.process_id, sender_org=letter.sender_org,
                                   receiver_org=letter.receiver_org, outcome=Status.PULLED, detail="", now=now)
+                evidence.record(tx, process_id=letter.process_id, event=evidence.Event.PULLED, now=now,
+                                org=letter.receiver_org)
             tx.set_letter_pulled(letter_id, now)
             element = tx.letter_document(letter_id)
         else:
@@ -233,6 +242,9 @@ class Agency:
             now = self.clock.now()
             if row.deleted_at is None:
                 tx.delete_queue_item(org=caller.id, process_id=process_id, now=now)
+                letter = tx.get_letter(row.letter_id)
+                evidence.record(tx, process_id=letter.process_id, event=evidence.Event.DELETED, now=now,
+                                item=process_id, org=caller.id)
                 return wire_time(now)
             return wire_time(row.deleted_at)
 
@@ -254,6 +266,8 @@ class Agency:
             now = self.clock.now()
             tx.set_letter_state(letter_id=letter.id, expected=letter.state, new=new_state,
                                 accept_id=letter.accept_id, now=now)
+            evidence.record(tx, process_id=letter.process_id, event=evidence.Event.WITHDRAWN, now=now,
+                            org=caller.id, state=new_state.value)
             place = decide.place(letter.receiver_org, self.directory)
             if isinstance(place, decide.Queue):
                 # The receiver must not pull a withdrawn letter it has not taken yet.

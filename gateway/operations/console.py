@@ -18,6 +18,7 @@ from gateway.core.network.status import Status
 from gateway.core.records import LetterRow, OutboxRow
 from gateway.core.state import Delivery, ItemKind, OutboxState, process_status
 from gateway.core.time import BANGKOK, BUDDHIST_ERA_OFFSET
+from gateway.operations import evidence
 from gateway.operations.accounts import Action, record
 from gateway.store import Store
 from gateway.telemetry import CertificateExpiry
@@ -250,6 +251,8 @@ def retry(store: Store, outbox_id: int, *, window: dt.timedelta, now: dt.datetim
                                f"item {outbox_id} is being pushed right now or was delivered")
         if item.kind == ItemKind.LETTER:
             tx.set_letter_delivery(process_id=item.process_id, delivery=Delivery.PENDING, now=now)
+        evidence.record(tx, process_id=item.letter_process_id, event=evidence.Event.OPERATOR, now=now,
+                        item=item.message_id, action="retry", by=who)
         record(tx, now=now, who=who, action=Action.RETRY, target=item.letter_process_id,
                detail=f"outbox {outbox_id} {item.kind.value} to {item.next_node}", remote=remote)
         tx.outbox_written = True   # wake the workers
@@ -271,6 +274,8 @@ def abandon(store: Store, outbox_id: int, *, now: dt.datetime, who: str, remote:
                 relay.report(tx, letter_process_id=item.letter_process_id, sender_org=item.sender_org,
                              receiver_org=item.receiver_org, outcome=Status.FAILED,
                              detail=f"abandoned by the operator {who} at {item.next_node}", now=now)
+        evidence.record(tx, process_id=item.letter_process_id, event=evidence.Event.OPERATOR, now=now,
+                        item=item.message_id, action="abandon", by=who)
         record(tx, now=now, who=who, action=Action.ABANDON, target=item.letter_process_id,
                detail=f"outbox {outbox_id} {item.kind.value} to {item.next_node}", remote=remote)
         return tx.outbox_item(outbox_id)

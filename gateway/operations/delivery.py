@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Callable
 
 from lxml import etree
 
+from gateway.core import evidence as chain
 from gateway.core.errors import DeliveryError, ErrorCode, GatewayError, RemoteError
 from gateway.core.network import nodemsg
 from gateway.core.network.directory import Directory
@@ -47,6 +48,7 @@ from gateway.core.records import OutboxRow
 from gateway.core.state import Delivery, DeliveryOutcome, ItemKind
 from gateway.core.trust import signing
 from gateway.core.trust.keyring import Keyring
+from gateway.operations import evidence
 from gateway.pipeline import outbound
 from gateway.ports import Clock, Peer
 
@@ -169,7 +171,12 @@ class Worker:
         now = self.clock.now()
 
         def work(tx):
-            if tx.outbox_delivered(row.id, receipt=receipt_bytes, now=now) and row.kind == ItemKind.LETTER:
+            delivered = tx.outbox_delivered(row.id, receipt=receipt_bytes, now=now)
+            if delivered:
+                evidence.record(tx, process_id=row.letter_process_id, event=evidence.Event.DELIVERED, now=now,
+                                item=row.message_id, digest=chain.sha256(receipt_bytes), kind=row.kind.value,
+                                next_node=row.next_node)
+            if delivered and row.kind == ItemKind.LETTER:
                 tx.set_letter_delivery(process_id=row.process_id, delivery=Delivery.DELIVERED, now=now)
                 if row.last_error:   # it had failed or erred: the origin may have been told FAILED
                     self._report(tx, row, Status.DELIVERED, "", now)
@@ -191,7 +198,12 @@ class Worker:
         now = self.clock.now()
 
         def work(tx):
-            if tx.outbox_failed(row.id, error=error, now=now) and row.kind == ItemKind.LETTER:
+            failed = tx.outbox_failed(row.id, error=error, now=now)
+            if failed:
+                evidence.record(tx, process_id=row.letter_process_id, event=evidence.Event.FAILED, now=now,
+                                item=row.message_id, kind=row.kind.value, next_node=row.next_node, reason=reason,
+                                error=error[:300])
+            if failed and row.kind == ItemKind.LETTER:
                 tx.set_letter_delivery(process_id=row.process_id, delivery=Delivery.FAILED, now=now)
                 self._report(tx, row, Status.FAILED, error, now)
 

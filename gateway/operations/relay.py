@@ -29,6 +29,7 @@ from gateway.core.network.status import DeliveryStatus, Status
 from gateway.core.records import LetterRow, SignedBy
 from gateway.core.state import ACTOR, Actor, Delivery, Event, ItemKind, LetterState, QueueKind, next_state
 from gateway.core.trust.keyring import Keyring
+from gateway.operations import evidence
 from gateway.pipeline import outbound
 from gateway.pipeline.node import Checked, CheckedLetter, CheckedNotifier, CheckedStatus
 from gateway.ports import Clock, IdFactory
@@ -135,11 +136,16 @@ class Relay:
         message = checked.message
         path = (*message.path, self.here(now))
         place = decide.place(message.receiver_org, self.directory)
+        evidence.record(tx, process_id=message.letter_process_id, event=evidence.Event.RECEIVED_FROM_NODE, now=now,
+                        item=message.message_id, digest=message.payload_digest, node=message.sender_node,
+                        kind=message.kind, item_process_id=message.process_id)
         if isinstance(place, decide.Outbox):
             # A hub: store, then forward the same bytes (the letter keeps its signature).
             self.enqueue(tx, place, kind=ItemKind(message.kind), process_id=message.process_id,
                          letter_process_id=message.letter_process_id, sender_org=message.sender_org,
                          payload=message.payload, path=path, now=now, attestation=message.attestation)
+            evidence.record(tx, process_id=message.letter_process_id, event=evidence.Event.FORWARDED, now=now,
+                            item=message.process_id, kind=message.kind, next_node=place.next_node)
         elif isinstance(checked, CheckedLetter):
             self._store_letter(tx, checked, path, now)
         elif isinstance(checked, CheckedNotifier):
@@ -168,6 +174,7 @@ class Relay:
             state=LetterState.SENT, delivery=Delivery.DELIVERED, raw=message.payload, document=message.payload,
             now=now)
         tx.record_verification(letter_id, verified, signed_by=SignedBy.ORIGIN, signature_digest="")
+        evidence.letter_stored(tx, letter_id, now=now)
         tx.set_letter_path(letter_id, nodemsg.path_json(path))
         tx.enqueue(org=message.receiver_org, process_id=message.process_id, item_kind=QueueKind.LETTER.value,
                    letter_id=letter_id, notice_id=None, now=now)
@@ -206,6 +213,7 @@ class Relay:
                                      to_org=message.receiver_org, payload=message.payload, raw=message.payload,
                                      now=now)
         tx.set_notice_path(notice_id, nodemsg.path_json(path))
+        evidence.notice_stored(tx, notice_id, letter_process_id=letter.process_id, state=new_state.value, now=now)
         tx.enqueue(org=message.receiver_org, process_id=message.process_id, item_kind=QueueKind.NOTICE.value,
                    letter_id=letter.id, notice_id=notice_id, now=now)
 
@@ -217,6 +225,8 @@ class Relay:
             raise RemoteError(ErrorCode.LETTER_NOT_FOUND, f"no letter {report.letter_process_id} from "
                                                           f"{message.receiver_org} to {message.sender_org}")
         at = min(report.at, now)
+        evidence.record(tx, process_id=letter.process_id, event=evidence.Event.STATUS, now=now,
+                        status=report.status.value, node=report.node, detail=report.detail)
         if report.status is Status.PULLED:
             tx.set_letter_pulled(letter.id, at)
             if letter.delivery is not Delivery.DELIVERED:
@@ -233,4 +243,6 @@ class Relay:
             return
         tx.set_letter_state(letter_id=letter.id, expected=letter.state,
                             new=next_state(letter.state, Event.WITHDRAW), accept_id=letter.accept_id, now=now)
+        evidence.record(tx, process_id=letter.process_id, event=evidence.Event.WITHDRAWN, now=now,
+                        org=message.sender_org, state=LetterState.WITHDRAWN.value)
         tx.delete_letter_items(org=letter.receiver_org, letter_id=letter.id, now=now)

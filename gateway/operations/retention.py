@@ -39,6 +39,7 @@ from gateway.config import RETENTION_KEEP_YEARS
 from gateway.core.errors import LocalError
 from gateway.core.records import LetterRow
 from gateway.core.time import BANGKOK
+from gateway.operations import evidence
 from gateway.store import Store, TransitItem, Tx, run
 
 KEEP_YEARS = RETENTION_KEEP_YEARS   # the default of `[retention] keep_years` (ระเบียบงานสารบรรณ ข้อ 57)
@@ -107,7 +108,7 @@ def purge(store: Store, *, now: dt.datetime, keep_years: int, dry_run: bool = Fa
     """
     hold = hold or HoldNothing()
     report = PurgeReport(cutoff=cutoff(now, keep_years), dry_run=dry_run)
-    _letters(store, report, batch, hold, on_batch)
+    _letters(store, report, batch, hold, on_batch, now)
     _transit(store, report, batch, hold, on_batch)
     return report
 
@@ -134,7 +135,8 @@ def _batches(store: Store, dry_run: bool, work: Callable[[Tx, int], tuple[list, 
         after = last
 
 
-def _letters(store: Store, report: PurgeReport, batch: int, hold: Hold, on_batch: OnBatch | None) -> None:
+def _letters(store: Store, report: PurgeReport, batch: int, hold: Hold, on_batch: OnBatch | None,
+             now: dt.datetime) -> None:
     def work(tx: Tx, after: int):
         candidates = tx.purge_candidates(before=report.cutoff, after=after, limit=batch)
         removed, rows, held = [], Counter(), 0
@@ -143,6 +145,9 @@ def _letters(store: Store, report: PurgeReport, batch: int, hold: Hold, on_batch
                 held += 1
                 continue
             rows.update(tx.purge_letter(letter))
+            # The evidence log keeps the letter's entries (what it proves outlives the row) and says why it went.
+            evidence.record(tx, process_id=letter.process_id, event=evidence.Event.PURGED, now=now,
+                            cutoff=report.cutoff.isoformat())
             removed.append(letter)
         return removed, (candidates[-1].id if candidates else None), rows, held
 

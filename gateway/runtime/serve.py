@@ -24,7 +24,7 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from gateway import __version__
 from gateway.config import Config
 from gateway.ports import Clock
-from gateway.runtime import certificates, logs, wiring
+from gateway.runtime import certificates, evidence, logs, wiring
 
 REQUEST_QUEUE = 64
 MAX_HEADER_BYTES = 64 * 1024                  # request line and every header together
@@ -184,6 +184,7 @@ def serve(cfg: Config, *, with_worker: bool = True) -> int:
     node = wiring.build(cfg)
     cfg = node.config  # with the development PKI filled in when none was configured
     expiry = certificates.watch(cfg, node.keyring, node.agency.clock)  # warns at start-up, then daily
+    checkpoints = evidence.watch(cfg, node.store, node.keyring, node.agency.clock)
     server = make_server(node.wsgi, cfg.host, cfg.port, threads=cfg.threads, clock=node.agency.clock,
                          tls=tls_adapter(cfg) if cfg.tls_certificate else None)
     scheme = "https" if cfg.tls_certificate else "http"
@@ -223,6 +224,7 @@ def serve(cfg: Config, *, with_worker: bool = True) -> int:
             for delivery_thread in worker[0]:
                 delivery_thread.join(timeout=10)
         expiry.stop()
+        checkpoints.set()
         node.close()
     return 0
 

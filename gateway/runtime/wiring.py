@@ -14,6 +14,7 @@ from gateway.adapters.clock import SystemClock, new_process_id
 from gateway.adapters.http.console import ConsoleApp
 from gateway.adapters.http.wsgi import NodeApp
 from gateway.adapters.peer import PeerClient
+from gateway.adapters.tsa import TimestampClient, verify_token
 from gateway.config import OUTBOUND_STATUS_MAX, Config
 from gateway.core.errors import ConfigError
 from gateway.core.network.retry import RetryPolicy
@@ -172,3 +173,17 @@ def peer_client(config: Config, *, client_certificate: bool = True) -> PeerClien
     """The zeep client to other nodes, verifying their TLS against our trust anchors only."""
     return PeerClient(timeout=config.delivery_timeout, verify=files.peer_ca_bundle(config),
                       client_cert=(config.node_certificate, config.node_key) if client_certificate else None)
+
+
+def tsa_stamper(cfg: Config):
+    """The TSA's ``stamp(data) -> token`` when one is configured, else None."""
+    if not cfg.tsa_url:
+        return None
+    return TimestampClient(cfg.tsa_url, certificate=cfg.tsa_certificate).stamp
+
+
+def tsa_token_checker(cfg: Config):
+    """``check(token, data) -> genTime`` against the pinned TSA certificate (and its CA chain), or None."""
+    if not cfg.tsa_certificate:
+        return None
+    return lambda token, data: verify_token(token, data, cfg.tsa_certificate)
