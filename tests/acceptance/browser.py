@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 from typing import Callable
 
 import pytest
 import requests
+
+from procs import until  # noqa: F401 - shared with the other process tests; re-exported for the browser tests
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -29,17 +30,6 @@ THAI = re.compile("[\u0e00-\u0e7f]")
 def has_thai(text: str) -> bool:
     return bool(THAI.search(text))
 
-
-def until(predicate: Callable, timeout: float, what: str, interval: float = 0.25):
-    """``predicate()`` until it gives something true (and that value); the timeout fails the test."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
 
 
 def start_chrome(downloads: Path, profile: Path):

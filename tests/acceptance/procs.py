@@ -75,6 +75,18 @@ class Proc:
             return ""
 
 
+def until(predicate, timeout: float, what: str, interval: float = 0.25):
+    """``predicate()`` until it gives something true (and that value); the timeout fails the test."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
 def migrate(config: Path) -> None:
     subprocess.run([*GATEWAY, "migrate", "--config", str(config)], check=True, capture_output=True, timeout=120)
 

@@ -19,13 +19,12 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from lxml import etree
-from procs import Proc
+from procs import Proc, until
 
 from gateway.core.trust import pki
 from gateway.testing.fixtures import PDF
@@ -51,15 +50,6 @@ def gw(cwd: Path, *args: str, ok: bool = True) -> str:
         assert done.returncode != 0, f"gateway {' '.join(args)} should have failed:\n{output}"
     return output
 
-
-def until(predicate, timeout: float, what: str, interval: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Network:

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from gateway.testing.network import CENTRAL, CHIANGMAI, OCSC, make_pki, toml_for
-from procs import Proc, migrate
+from procs import Proc, migrate, until
 
 from gateway.testing.fixtures import PDF
 
@@ -85,15 +85,6 @@ def letter(letter_id: str, sender: str, receiver: str, subject: str = "ขอเ
                           sender=sender, receiver=receiver, main_letter=Attachment(mime_code="pdf", content=PDF),
                           send_date="2026-11-26T09:00:00")
 
-
-def until(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def pulled(client: AgencyClient):

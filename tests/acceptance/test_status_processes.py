@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 import requests
 from lxml import etree, html
-from procs import Proc, migrate
+from procs import Proc, migrate, until
 
 from gateway.core import ns
 from gateway.core.letters.letter import notifier_element
@@ -59,15 +59,6 @@ NOMINATION = ("นร 1008/ว 4503", "ขอให้เสนอรายช�
 GENUINE, FORGED = "รับ 1234", "รับ 9999"   # Chiang Mai's receive number, and the one a dishonest hub makes up
 ALICE = ("alice", "รหัสผ่าน-ผู้ดูแลศูนย์กลาง-2569")
 
-
-def until(predicate, timeout: float, what: str, interval: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Network:
