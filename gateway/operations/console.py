@@ -174,6 +174,7 @@ class Timeline:
     path: list[str]             # the nodes it passed through to reach this node
     steps: list[Step]
     outbox: list[OutboxRow]
+    evidence: list = field(default_factory=list)   # the letter's evidence-log entries (EvidenceRow), oldest first
 
 
 # Events of the same instant in the order they happen.
@@ -193,6 +194,7 @@ def timeline(store: Store, process_id: str) -> Timeline | None:
         outbox = tx.outbox_of_letter(letter.process_id)
         received = [r for pid in [letter.process_id, *(n.process_id for n in notices)]
                     for r in tx.received_by_process_id(pid)]
+        entries = tx.evidence_of(letter.process_id)
         operators = [a for a in tx.audit_of_target(letter.process_id)
                      if a.action in (Action.RETRY.value, Action.ABANDON.value)]
     steps = [Step(letter.created_at, "stored", {"from": letter.sender_org, "to": letter.receiver_org})]
@@ -226,7 +228,8 @@ def timeline(store: Store, process_id: str) -> Timeline | None:
         steps.append(Step(a.at, f"operator-{a.action}", {"by": a.username, "detail": a.detail}))
     steps.sort(key=lambda s: (s.at, _ORDER.get(s.kind, len(_ORDER))))   # stable: stored before verified
     status = process_status(letter.state, letter.delivery, letter.pulled_at is not None).value
-    return Timeline(letter=letter, status=status, path=json.loads(letter.path or "[]"), steps=steps, outbox=outbox)
+    return Timeline(letter=letter, status=status, path=json.loads(letter.path or "[]"), steps=steps, outbox=outbox,
+                    evidence=entries)
 
 
 # ---------------------------------------------------------------- deliveries

@@ -226,6 +226,7 @@ def test_timeline_lists_what_happened(console, node):
     kinds = re.findall(r'<li class="event" data-kind="([^"]+)"', page.text)
     assert kinds[0] == "stored" and "queued" in kinds
     assert MEETING in page.text
+    assert re.findall(r'<tr class="entry" data-event="([^"]+)"', page.text) == ["received", "stored"]
     assert console.get("/console/letters/no-such-letter").status == 404
 
 
