@@ -14,7 +14,7 @@ import sys
 from gateway import __version__
 from gateway import config as configmod
 from gateway.adapters.esaraban import ClientError
-from gateway.cli import conformance, console, evidence, registers
+from gateway.cli import conformance, console, evidence, proof, registers
 from gateway.cli.client import NOTIFIER_KINDS, cmd_ack, cmd_orgs, cmd_pull, cmd_send, cmd_status
 from gateway.cli.env import _epilog
 from gateway.cli.node import cmd_directory_sync, cmd_migrate, cmd_serve, cmd_worker
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     registers.register(sub)   # register receive|send, stats, purge
     console.register(sub)     # console add-user|users|disable-user|enable-user|set-password
     evidence.register(sub)    # evidence verify|checkpoint|show
+    proof.register(sub)       # proof export|verify (docs/proof.md)
     conformance.register_reference_peer(sub)
 
     passwd = sub.add_parser("passwd", help="make the password_hash of an organisation's e-Saraban (reads stdin)")

@@ -144,7 +144,8 @@ def build(config: Config, *, store: Store | None = None, clock: Clock | None = N
                   console=ConsoleApp(store=store, directory=config.directory, clock=clock,
                                      certificates=lambda: certificates, retry_window=config.retry_window,
                                      unregistered_days=config.unregistered_working_days,
-                                     tls_proxy=config.tls_proxy, relay=relay))
+                                     tls_proxy=config.tls_proxy, relay=relay, keyring=keyring,
+                                     node_id=config.node_id))
     return Node(config=config, store=store, keyring=keyring, agency_ctx=agency_ctx, node_ctx=node_ctx, agency=agency, relay=relay, worker=worker, wsgi=app,
                 metrics=metrics, readiness=readiness)
 

@@ -161,7 +161,8 @@ def traffic(nodes):
     nodes.ack("receive", INVITATION[0])
     nodes.ack("accept", INVITATION[0], "--accept-id", "1234")
     until(lambda: nodes.status(sent["invitation"]) == "ACCEPTED", 30, "the accept notifier back at A")
-    assert nodes.status(sent["onet"]) == "DELIVERED"
+    # pulled at Chiang Mai and no notifier yet: B reports the pull back to A (a signed DeliveryStatus)
+    until(lambda: nodes.status(sent["onet"]) == "PULLED", 30, "the pull reported back to A")
     return sent
 
 

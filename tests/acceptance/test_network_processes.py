@@ -157,8 +157,8 @@ def test_peer_down_then_up_and_down_past_the_window(cluster):
     cluster.serve("moe-r15", "moe-r15", r15_cfg)
     r15 = cluster.client("moe-r15", CHIANGMAI)
     assert until(lambda: pulled(r15), 60, "the letter after the outage").process_id == waiting
-    # PULLED is not reported across nodes: the receipt of the next node makes it DELIVERED.
-    assert status_of(hub, waiting) == "DELIVERED"
+    # The region reports the pull back to the hub, the letter's origin (a signed DeliveryStatus).
+    assert until(lambda: status_of(hub, waiting) == "PULLED", 30, "the pull reported back to the hub")
 
 
 # --------------------------------------------------------------- PostgreSQL, many processes

@@ -228,6 +228,11 @@ def test_timeline_lists_what_happened(console, node):
     assert MEETING in page.text
     assert re.findall(r'<tr class="entry" data-event="([^"]+)"', page.text) == ["received", "stored"]
     assert console.get("/console/letters/no-such-letter").status == 404
+    bundle = console.get(f"/console/letters/{letter}/proof")
+    assert bundle.status == 200 and bundle.headers["Content-Type"] == "application/vnd.etsi.asic-e+zip"
+    assert bundle.headers["Content-Disposition"] == f'attachment; filename="proof-{letter}.asice"'
+    assert accounts.audit_log(node.store)[0].detail == "proof bundle"
+    assert console.get("/console/letters/no-such-letter/proof").status == 404
 
 
 def test_an_operator_retries_a_failed_delivery_and_it_is_recorded(console, node, clock):

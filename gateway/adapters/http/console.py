@@ -32,7 +32,7 @@ from gateway.core.records import SessionRow
 from gateway.core.state import process_status
 from gateway.core.time import BANGKOK, BUDDHIST_ERA_OFFSET, thai_date, thai_datetime
 from gateway.core.trust import passwords
-from gateway.operations import accounts, console, registers
+from gateway.operations import accounts, console, proof, registers
 from gateway.ports import Clock
 from gateway.store import Store
 from gateway.telemetry import CertificateExpiry
@@ -142,8 +142,9 @@ class ConsoleApp:
     def __init__(self, *, store: Store, directory: Directory, clock: Clock,
                  certificates: Callable[[], list[CertificateExpiry]], retry_window: dt.timedelta,
                  unregistered_days: int = console.UNREGISTERED_WORKING_DAYS, tls_proxy: bool = False,
-                 relay=None) -> None:
+                 relay=None, keyring=None, node_id: str = "") -> None:
         self.relay = relay   # an abandoned forwarded letter is reported FAILED to its origin
+        self.keyring, self.node_id = keyring, node_id   # a letter's proof bundle is exported with these
         self.store, self.directory, self.clock = store, directory, clock
         self.certificates, self.retry_window = certificates, retry_window
         self.unregistered_days, self.tls_proxy = unregistered_days, tls_proxy
@@ -156,6 +157,7 @@ class ConsoleApp:
             ("GET", "/login", self.login_page, False), ("POST", "/login", self.login, False),
             ("POST", "/logout", self.logout, False), ("GET", "/", self.dashboard, False),
             ("GET", "/letters", self.letters, False), ("GET", "/letters/{}", self.timeline, False),
+            ("GET", "/letters/{}/proof", self.proof, False),
             ("GET", "/deliveries", self.deliveries, False),
             ("POST", "/deliveries/{}/retry", self.retry, True), ("POST", "/deliveries/{}/abandon", self.abandon, True),
             ("GET", "/directory", self.directory_page, False), ("GET", "/registers", self.registers_page, False),
@@ -324,6 +326,19 @@ class ConsoleApp:
         if found is None:
             return self.render(request, "error.html", status=404, message=self.t(request, "not_found"))
         return self.render(request, "timeline.html", tl=found)
+
+    def proof(self, request: Request, parts: list[str]) -> Page:
+        """The letter's proof bundle (docs/proof.md), as the file `gateway proof export` writes."""
+        process_id = parts[0][:64]
+        try:
+            data = proof.export(self.store, self.keyring, node_id=self.node_id, process_id=process_id,
+                                now=self.clock.now())
+        except RemoteError:
+            return self.render(request, "error.html", status=404, message=self.t(request, "not_found"))
+        accounts.audited(self.store, who=request.session.username, action=accounts.Action.EXPORT, target=process_id,
+                         detail="proof bundle", remote=request.remote, now=self.clock.now())
+        return Page(200, data, "application/vnd.etsi.asic-e+zip",
+                    [("Content-Disposition", f'attachment; filename="proof-{process_id}.asice"')])
 
     def deliveries(self, request: Request, parts: list[str]) -> Page:
         return self.render(request, "deliveries.html", lists=console.deliveries(self.store),

@@ -89,6 +89,7 @@ TEXT = MappingProxyType({
     "detail": ("รายละเอียด", "Detail"),
     "remote": ("จาก IP", "From"),
     "evidence": ("บันทึกหลักฐาน (ต่อกันด้วยค่าแฮช)", "Evidence log (hash-chained)"),
+    "proof": ("ส่งออกชุดหลักฐาน (ตรวจได้โดยไม่ต้องใช้ฐานข้อมูล)", "Export the proof bundle (verifiable offline)"),
     "forbidden": ("ไม่มีสิทธิ์ทำรายการนี้", "you may not do this"),
     "csrf": ("แบบฟอร์มหมดอายุ โปรดลองอีกครั้ง", "the form expired: please try again"),
     "ev_stored": ("จัดเก็บที่โหนดนี้", "stored at this node"),
