@@ -20,7 +20,7 @@ from gateway.core.state import Delivery, ItemKind, OutboxState, process_status
 from gateway.core.time import BANGKOK, BUDDHIST_ERA_OFFSET
 from gateway.operations import evidence
 from gateway.operations.accounts import Action, record
-from gateway.store import Store
+from gateway.store import Store, run
 from gateway.telemetry import CertificateExpiry
 
 if TYPE_CHECKING:
@@ -247,7 +247,7 @@ def deliveries(store: Store) -> Deliveries:
 
 def retry(store: Store, outbox_id: int, *, window: dt.timedelta, now: dt.datetime, who: str, remote: str) -> OutboxRow:
     """Push a FAILED (or waiting) item again now, with a fresh retry window; recorded as ``retry``."""
-    with store.transaction() as tx:
+    def work(tx) -> OutboxRow:   # again if it lost a race (an evidence chain or a worker)
         item = _item(tx, outbox_id)
         if not tx.outbox_retry_now(outbox_id, now=now, deadline=now + window):
             raise ConsoleError(f"รายการ {outbox_id} กำลังส่งอยู่หรือส่งถึงแล้ว",
@@ -258,15 +258,16 @@ def retry(store: Store, outbox_id: int, *, window: dt.timedelta, now: dt.datetim
                         item=item.message_id, action="retry", by=who)
         record(tx, now=now, who=who, action=Action.RETRY, target=item.letter_process_id,
                detail=f"outbox {outbox_id} {item.kind.value} to {item.next_node}", remote=remote)
-        tx.outbox_written = True   # wake the workers
         return tx.outbox_item(outbox_id)
+
+    return run(store, work)
 
 
 def abandon(store: Store, outbox_id: int, *, now: dt.datetime, who: str, remote: str,
             relay: "Relay | None" = None) -> OutboxRow:
     """Stop trying: the item is FAILED (the letter's sender sees FAILED, told through ``relay`` when the
     letter is only forwarded here) and leaves the dashboard's list."""
-    with store.transaction() as tx:
+    def work(tx) -> OutboxRow:   # again if it lost a race (an evidence chain or a worker)
         item = _item(tx, outbox_id)
         if not tx.outbox_abandon(outbox_id, now=now, by=who):
             raise ConsoleError(f"รายการ {outbox_id} กำลังส่งอยู่ ส่งถึงแล้ว หรือถูกยกเลิกแล้ว",
@@ -282,6 +283,8 @@ def abandon(store: Store, outbox_id: int, *, now: dt.datetime, who: str, remote:
         record(tx, now=now, who=who, action=Action.ABANDON, target=item.letter_process_id,
                detail=f"outbox {outbox_id} {item.kind.value} to {item.next_node}", remote=remote)
         return tx.outbox_item(outbox_id)
+
+    return run(store, work)
 
 
 def _item(tx, outbox_id: int) -> OutboxRow:
