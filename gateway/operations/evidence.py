@@ -15,7 +15,7 @@ from typing import Any, Callable
 from lxml import etree
 
 from gateway.core import evidence as chain, ns
-from gateway.core.errors import GatewayError, RemoteError
+from gateway.core.errors import ConflictError, GatewayError, RemoteError
 from gateway.core.records import CheckpointRow, EvidenceRow
 from gateway.core.trust import signing
 from gateway.core.trust.keyring import Keyring
@@ -105,10 +105,13 @@ def checkpoint(store: Store, *, node_id: str, signer: Signer, now: dt.datetime,
     contract.check_before_signing(element, contract.node_schema())
     document = etree.tostring(signing.sign_document(element, signer), encoding="utf-8")
     token = stamp(document) if stamp is not None else b""
-    with store.transaction() as tx:
-        tx.insert_checkpoint(at=now, upto_id=upto, entries=builder.entries, root=builder.root,
-                             prev_root=prev_root, document=document, timestamp_token=token)
-        return tx.last_checkpoint()
+    try:
+        with store.transaction() as tx:
+            tx.insert_checkpoint(at=now, upto_id=upto, entries=builder.entries, root=builder.root,
+                                 prev_root=prev_root, document=document, timestamp_token=token)
+            return tx.last_checkpoint()
+    except ConflictError:   # another process checkpointed from the same predecessor at the same moment
+        return None
 
 
 # ---------------------------------------------------------------- verify
@@ -159,7 +162,27 @@ def verify(store: Store, keyring: Keyring, *, node_id: str, now: dt.datetime,
     for cp in pending:   # a checkpoint past the last entry: entries were removed
         result.problems.append(f"checkpoint {cp.id} covers entries up to {cp.upto_id}, which are not in the log")
     _check_rows(store, last_of, stateful, result)
+    _unlogged_letters(store, last_of, result)
     return result
+
+
+def _unlogged_letters(store: Store, logged: dict[str, EvidenceRow], result: Verification) -> None:
+    """Letter rows the log has never heard of, stored since the log began: inserted by hand."""
+    if not logged:
+        return
+    with store.transaction() as tx:
+        first = tx.evidence_after(after_id=0, limit=1)
+    since = first[0].at if first else None
+    after = 0
+    while since is not None:
+        with store.transaction() as tx:
+            page = tx.letters_after(after_id=after, limit=PAGE)
+        for letter in page:
+            if letter.process_id not in logged and letter.created_at >= since:
+                result.problems.append(f"letter {letter.process_id} is in the store but not in the log")
+            after = letter.id
+        if len(page) < PAGE:
+            break
 
 
 def _check_entry(entry: EvidenceRow, heads: dict[str, str], result: Verification) -> None:

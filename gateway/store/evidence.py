@@ -16,9 +16,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Callable, Mapping
 
-from gateway.core.records import CheckpointRow, EvidenceRow
+from gateway.core.records import CheckpointRow, EvidenceRow, LetterRow
 # gateway.store imports this module after defining these (the package's __init__ is the Tx this extends)
-from gateway.store import from_us, to_us
+from gateway.store import _letter, from_us, to_us
 
 
 def _evidence(row: Mapping[str, Any]) -> EvidenceRow:
@@ -63,6 +63,10 @@ class EvidenceTx:
     def evidence_max_id(self) -> int:
         """The newest entry's id; 0 when the log is empty."""
         return int(self._row("evidence_max_id")["max_id"])
+
+    def letters_after(self, *, after_id: int, limit: int) -> list[LetterRow]:
+        """Letters with ids above ``after_id``, in id order (verify finds rows the log does not know)."""
+        return [_letter(r) for r in self._rows("letters_after", after_id=after_id, limit=limit)]
 
     # ---------------------------------------------------------- checkpoints
     def insert_checkpoint(self, *, at: dt.datetime, upto_id: int, entries: int, root: str, prev_root: str,

@@ -52,6 +52,10 @@ class EvidenceQueries:
         return Cursor([{"max_id": max((e["id"] for e in self._tables.select("evidence", lambda e: True)),
                                       default=0)}])
 
+    def q_letters_after(self, p: Params) -> Cursor:
+        rows = self._tables.select("letters", lambda row: row["id"] > p["after_id"])
+        return Cursor(limited(_by_id(rows), p["limit"]))
+
     # ---------------------------------------------------------- checkpoints
     def q_insert_checkpoint(self, p: Params) -> Cursor:
         return _id_of(self._tables.insert("evidence_checkpoints", {column: p[column] for column in CHECKPOINT}))

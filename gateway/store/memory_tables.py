@@ -125,7 +125,7 @@ SCHEMA: Mapping[str, Table] = MappingProxyType({
         unique=(Unique(("hash",)), Unique(("process_id", "prev_hash")))),
     "evidence_checkpoints": Table(
         _columns(id=None, at=R, upto_id=R, entries=R, root=R, prev_root=R, document=R, timestamp_token=b""),
-        key="id"),
+        key="id", unique=(Unique(("prev_root",)),)),
 })
 
 

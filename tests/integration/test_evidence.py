@@ -44,6 +44,10 @@ def test_a_letters_life_is_in_the_log_and_verifies(node, clock):
     assert [e.prev_hash for e in entries[1:]] == [e.hash for e in entries[:-1]] and entries[0].prev_hash == ""
     made = checkpoint(node, clock)
     assert made.entries == 5 and checkpoint(node, clock) is None, "nothing new, no second checkpoint"
+    with node.store.transaction() as tx:   # a second process that raced this one: its checkpoint is refused
+        with pytest.raises(Exception, match="(?i)unique|conflict"):
+            tx.insert_checkpoint(at=clock.now(), upto_id=made.upto_id, entries=5, root=made.root,
+                                 prev_root=made.prev_root, document=made.document, timestamp_token=b"")
     result = check(node, clock)
     assert result.ok, result.problems
     assert (result.entries, result.letters, result.checkpoints, result.uncovered) == (5, 1, 1, 0)
@@ -76,6 +80,11 @@ EDITS = {
     "the newest entry removed": ("DELETE FROM evidence WHERE event = 'notice'", (), "which are not in the log"),
     "a checkpoint's root": ("UPDATE evidence_checkpoints SET root = ?", ("00" * 32,), "not the ones it signed"),
     "the letter row removed": ("DELETE FROM letters", (), "not in the store"),
+    "a letter added by hand": ("INSERT INTO letters (process_id, sender_org, receiver_org, letter_no, letter_key, "
+                               "corr_date, subject, secret_code, speed_code, digest, signed, state, delivery, "
+                               "created_at, updated_at) SELECT 'P-forged', sender_org, receiver_org, 'ศธ 9999/1', "
+                               "'forged-1', corr_date, 'ปลอม', secret_code, speed_code, 'x', signed, 'accepted', "
+                               "delivery, created_at + 1, updated_at FROM letters", (), "not in the log"),
 }
 
 

@@ -377,6 +377,10 @@ def evidence_log(q) -> None:
       timestamp_token=memoryview(b"\x30\x82\x00"))
     q("insert_checkpoint", at=T0, upto_id=5, entries=0, root=None, prev_root="r2", document=b"",
       timestamp_token=b"")                          # NOT NULL
+    q("insert_checkpoint", at=T0 + 2, upto_id=6, entries=1, root="r3", prev_root="r1", document=b"<cp/>",
+      timestamp_token=b"")                          # a second successor of r1: one checkpoint per predecessor
+    q("letters_after", after_id=0, limit=2)
+    q("letters_after", after_id=1, limit=-1)
     q("last_checkpoint")
     q("checkpoints")
 

@@ -309,6 +309,8 @@ CREATE INDEX console_sessions_by_expiry ON public.console_sessions USING btree (
 
 CREATE INDEX evidence_by_process_id ON public.evidence USING btree (process_id, id);
 
+CREATE UNIQUE INDEX evidence_checkpoints_one_successor ON public.evidence_checkpoints USING btree (prev_root);
+
 CREATE INDEX letters_by_receiver ON public.letters USING btree (receiver_org, letter_key, corr_date);
 
 CREATE INDEX letters_by_sender ON public.letters USING btree (sender_org, letter_key, corr_date);

@@ -404,6 +404,10 @@ SELECT * FROM evidence WHERE id > :after_id ORDER BY id LIMIT :limit;
 -- name: evidence_max_id
 SELECT coalesce(max(id), 0) AS max_id FROM evidence;
 
+-- name: letters_after
+-- Letters in id order, a page at a time (the evidence log's verification walks them all).
+SELECT * FROM letters WHERE id > :after_id ORDER BY id LIMIT :limit;
+
 -- name: insert_checkpoint
 INSERT INTO evidence_checkpoints (at, upto_id, entries, root, prev_root, document, timestamp_token)
 VALUES (:at, :upto_id, :entries, :root, :prev_root, :document, :timestamp_token)

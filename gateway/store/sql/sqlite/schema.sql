@@ -199,3 +199,5 @@ CREATE TRIGGER letters_fts_update AFTER UPDATE OF subject ON letters BEGIN
 END;
 
 CREATE INDEX evidence_by_process_id ON evidence (process_id, id);
+
+CREATE UNIQUE INDEX evidence_checkpoints_one_successor ON evidence_checkpoints (prev_root);
