@@ -109,7 +109,7 @@ class Agency:
             now = self.clock.now()
             evidence.record(tx, process_id=item.process_id, event=evidence.Event.RECEIVED, now=now,
                             digest=chain.sha256(prepared.raw), org=caller.id)
-            evidence.letter_stored(tx, letter_id, now=now)
+            evidence.letter_stored(tx, letter_id, prepared.stored, now=now)
             return item
 
         return self._run(work)

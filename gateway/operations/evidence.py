@@ -56,11 +56,12 @@ def record(tx: Tx, *, process_id: str, event: str, now: dt.datetime, item: str =
                                                              event=event, item=item, detail=text, digest=digest))
 
 
-def letter_stored(tx: Tx, letter_id: int, *, now: dt.datetime) -> None:
-    """The entry of a letter row just written (after its verification was recorded)."""
+def letter_stored(tx: Tx, letter_id: int, document: bytes, *, now: dt.datetime) -> None:
+    """The entry of a letter row just written (after its verification was recorded), with the stored bytes
+    the caller holds (not read back: they may be tens of megabytes)."""
     letter = tx.get_letter(letter_id)
     record(tx, process_id=letter.process_id, event=Event.STORED, now=now,
-           digest=chain.letter_digest(letter, tx.letter_document(letter_id)), state=letter.state.value,
+           digest=chain.letter_digest(letter, document), state=letter.state.value,
            sender=letter.sender_org, receiver=letter.receiver_org, signed_by=letter.signed_by,
            signer=letter.signer_org, certificate_sha256=letter.certificate_sha256)
 

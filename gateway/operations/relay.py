@@ -174,7 +174,7 @@ class Relay:
             state=LetterState.SENT, delivery=Delivery.DELIVERED, raw=message.payload, document=message.payload,
             now=now)
         tx.record_verification(letter_id, verified, signed_by=SignedBy.ORIGIN, signature_digest="")
-        evidence.letter_stored(tx, letter_id, now=now)
+        evidence.letter_stored(tx, letter_id, message.payload, now=now)
         tx.set_letter_path(letter_id, nodemsg.path_json(path))
         tx.enqueue(org=message.receiver_org, process_id=message.process_id, item_kind=QueueKind.LETTER.value,
                    letter_id=letter_id, notice_id=None, now=now)

@@ -152,20 +152,30 @@ def _payload(message: NodeMessage, ctx: NodeContext, now: dt.datetime) -> Checke
     return CheckedWithdrawal(message=message)
 
 
+def _node_document(data: bytes, local: str, what: str) -> etree._Element:
+    """A small signed node document carried in a message (attestation, status): parsed, named, schema-valid."""
+    document = safe.parse(data)
+    if document.tag != ns.node(local):
+        raise RemoteError(ErrorCode.SCHEMA_INVALID, f"{what} is an n:{local}")
+    contract.validate(document, contract.node_schema())
+    return document
+
+
+def _signed_by(document: etree._Element, signer: str, trusted: list, now: dt.datetime) -> etree._Element:
+    """The signed content of ``document``, verified against ``signer``'s certificates in our directory."""
+    if not trusted:
+        raise RemoteError(ErrorCode.UNTRUSTED_SIGNER, f"{signer!r} has no certificate in this node's directory")
+    return signing.verify_document(document, trusted=trusted, now=now)[0]
+
+
 def _check_attestation(message: NodeMessage, ctx: NodeContext, now: dt.datetime) -> None:
     """A notifier or withdrawal is its organisation's: its attestation verifies against that organisation's
     certificates and names exactly this item and these bytes. A hub cannot alter or invent one."""
     if not message.attestation:
         raise RemoteError(ErrorCode.SIGNATURE_POLICY, f"a {message.kind} needs its organisation's Attestation "
                                                       "(signed end to end)")
-    document = safe.parse(message.attestation)
-    if document.tag != ns.node("ItemAttestation"):
-        raise RemoteError(ErrorCode.SCHEMA_INVALID, "the Attestation is an n:ItemAttestation")
-    contract.validate(document, contract.node_schema())
-    trusted = ctx.keyring.trusted_for(message.sender_org)
-    if not trusted:
-        raise RemoteError(ErrorCode.UNTRUSTED_SIGNER, f"no certificate of {message.sender_org} in this node's directory")
-    signed, _ = signing.verify_document(document, trusted=trusted, now=now)
+    document = _node_document(message.attestation, "ItemAttestation", "the Attestation")
+    signed = _signed_by(document, message.sender_org, ctx.keyring.trusted_for(message.sender_org), now)
     attest.check(attest.read(signed), organization=message.sender_org, kind=message.kind,
                  process_id=message.process_id, letter_process_id=message.letter_process_id, payload=message.payload)
 
@@ -178,10 +188,7 @@ def _status(message: NodeMessage, ctx: NodeContext, now: dt.datetime) -> status.
     make one. "failed" and "delivered" are signed by the node that pushed (a hub reporting its own
     delivery), verified against that node's certificate in our directory.
     """
-    document = safe.parse(message.payload)
-    if document.tag != ns.node("DeliveryStatus"):
-        raise RemoteError(ErrorCode.SCHEMA_INVALID, "a status message's Payload is an n:DeliveryStatus")
-    contract.validate(document, contract.node_schema())
+    document = _node_document(message.payload, "DeliveryStatus", "a status message's Payload")
     said = (document.findtext(ns.node("Status")) or "").strip()
     if said == status.Status.PULLED:
         signer = message.sender_org
@@ -189,10 +196,7 @@ def _status(message: NodeMessage, ctx: NodeContext, now: dt.datetime) -> status.
     else:
         signer = (document.findtext(ns.node("Node")) or "").strip()
         trusted = ctx.keyring.node_trusted(signer)
-    if not trusted:
-        raise RemoteError(ErrorCode.UNTRUSTED_SIGNER, f"{signer!r} has no certificate in this node's directory")
-    signed, _ = signing.verify_document(document, trusted=trusted, now=now)
-    report = status.read(signed)
+    report = status.read(_signed_by(document, signer, trusted, now))
     if (report.letter_process_id, report.organization) != (message.letter_process_id, message.sender_org):
         raise RemoteError(ErrorCode.INVALID_FIELD, "the DeliveryStatus names another letter or organisation "
                                                    "than its message")

@@ -149,6 +149,7 @@ class ConsoleApp:
         self.certificates, self.retry_window = certificates, retry_window
         self.unregistered_days, self.tls_proxy = unregistered_days, tls_proxy
         self.throttle = _Throttle(FAILED_LOGINS, FAILED_WINDOW_S)
+        self.stylesheet = (TEMPLATES / "console.css").read_bytes()   # read once, not per request
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                       undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters["datetime"] = lambda seconds: dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
@@ -270,7 +271,7 @@ class ConsoleApp:
 
     # ------------------------------------------------------------------ pages
     def css(self, request: Request, parts: list[str]) -> Page:
-        return Page(200, (TEMPLATES / "console.css").read_bytes(), "text/css; charset=utf-8",
+        return Page(200, self.stylesheet, "text/css; charset=utf-8",
                     [("Cache-Control", "max-age=3600")])
 
     def login_page(self, request: Request, parts: list[str], *, status: int = 200, error: str = "") -> Page:
@@ -368,9 +369,7 @@ class ConsoleApp:
         now, certs = self.clock.now(), self.certificates()
         orgs = [(org, console.certificate_status(certs, "organization", org.id, now=now) if org.hosted else None)
                 for org in self.directory.all()]
-        nodes = [(node, console.certificate_status(certs, "peer", node.id, now=now)
-                  if console.certificate_status(certs, "peer", node.id, now=now).status != "missing"
-                  else console.certificate_status(certs, "node", node.id, now=now))
+        nodes = [(node, _node_certificate(certs, node.id, now))
                  for node in sorted(self.directory.nodes.values(), key=lambda n: n.id)]
         return self.render(request, "directory.html", orgs=orgs, nodes=nodes)
 
@@ -406,6 +405,12 @@ class ConsoleApp:
         rows = accounts.audit_log(self.store, limit=console.LIST_LIMIT,
                                   before_id=int(before) if before.isdigit() and len(before) < 18 else None)
         return self.render(request, "audit.html", rows=rows)
+
+
+def _node_certificate(certs: list[CertificateExpiry], node_id: str, now: dt.datetime) -> console.CertStatus:
+    """A peer's certificate, or this node's own (listed under kind "node")."""
+    peer = console.certificate_status(certs, "peer", node_id, now=now)
+    return peer if peer.status != "missing" else console.certificate_status(certs, "node", node_id, now=now)
 
 
 def _match(pattern: str, path: str) -> list[str] | None:
