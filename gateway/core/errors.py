@@ -81,6 +81,9 @@ class ErrorCode(enum.Enum):
               "ข้อความซ้ำหรือเวลาไม่อยู่ในช่วงที่กำหนด")
     UNSIGNED = ("4006", "a signature is required and there is none",
                 "ไม่มีลายมือชื่อดิจิทัล")
+    ENCRYPTION = ("4007", "a secret letter cannot be encrypted to the receiving organisation, or its ciphertext "
+                          "does not decrypt and authenticate with the receiver's key",
+                  "ไม่สามารถเข้ารหัสหรือถอดรหัสหนังสือลับได้")
     # 5xxx: ours
     STORE_UNAVAILABLE = ("5001", "the node's database is unavailable; retry later",
                          "ฐานข้อมูลของระบบไม่พร้อมใช้งาน กรุณาลองใหม่ภายหลัง")

@@ -12,6 +12,7 @@ WSA_ALL = (WSA, WSA_MISSPELLED)
 RSM = "urn:th:gov:egif:data:standard:GovernmentDocument:1.0"
 RAM = "urn:th:gov:egif:data:standard:ReusableAggregateBusinessInformationEntity:1"
 DS = "http://www.w3.org/2000/09/xmldsig#"
+XENC = "http://www.w3.org/2001/04/xmlenc#"     # XML Encryption: sealed secret letters (core/trust/sealing.py)
 XINCLUDE = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude")
 
 # Node-to-node exchange (ours): the signed documents and their SOAP carriers.
