@@ -45,6 +45,8 @@ SETTINGS: Mapping[tuple[str, str], str] = {
     ("limits", "max_body_bytes"): "largest request body accepted, in bytes",
     ("limits", "max_depth"): "deepest XML nesting accepted",
     ("policy", "allow_top_secret"): "accept secret code 004 (ลับที่สุด); the regulation says no",
+    ("policy", "encrypt_secret"): "encrypt letters with secret code 002 (ลับ) and 003 (ลับมาก) to the receiving "
+                                  "organisation's certificate when they leave this node (docs/secret-letters.md)",
     ("policy", "visibility_timeout_seconds"): "seconds before a pulled, undeleted item is served again",
     ("policy", "outbound_status_days"): "days of sent letters OutboundStatusRequest reports",
     ("registers", "postage_baht_per_letter"): "postage one letter sent by post would cost (baht): `gateway stats` "
@@ -115,6 +117,7 @@ class Config:
     database: str = ""
     limits: Limits = field(default_factory=Limits)
     allow_top_secret: bool = False
+    encrypt_secret: bool = True
     visibility_timeout: timedelta = VISIBILITY_TIMEOUT
     outbound_status_window: timedelta = OUTBOUND_STATUS_WINDOW
     postage_baht_per_letter: float = POSTAGE_BAHT_PER_LETTER
@@ -307,6 +310,7 @@ def from_toml(text: str, *, base_dir: Path = Path(".")) -> Config:
         database=database,
         limits=limits,
         allow_top_secret=get("policy", "allow_top_secret", False, bool),
+        encrypt_secret=get("policy", "encrypt_secret", True, bool),
         visibility_timeout=timedelta(seconds=get("policy", "visibility_timeout_seconds",
                                                  int(VISIBILITY_TIMEOUT.total_seconds()), int)),
         outbound_status_window=timedelta(days=get("policy", "outbound_status_days",

@@ -32,6 +32,7 @@ MIMETYPE_NAME = "mimetype"
 MIMETYPE = b"application/vnd.etsi.asic-e+zip"
 MANIFEST_NAME = "META-INF/manifest.xml"
 LETTER_NAME = "letter.xml"
+SEALED_NAME = "letter.sealed.xml"   # a secret letter as it left this node, encrypted to its receiver
 RECEIPTS = "receipts/"
 NOTIFIERS = "notifiers/"
 ATTESTATION = ".attestation.xml"

@@ -23,6 +23,7 @@ from gateway.core.network.directory import Directory, Organization
 from gateway.core import evidence as chain
 from gateway.core.network.status import Status
 from gateway.core.records import LetterRow, SignedBy
+from gateway.core.trust import sealing
 from gateway.core.state import (ACTOR, Actor, Delivery, Event, ItemKind, LetterState, ProcessStatus, QueueKind,
                                 next_state, process_status)
 from gateway.core.time import wire_time
@@ -130,8 +131,9 @@ class Agency:
             tx.enqueue(org=place.org, process_id=process_id, item_kind=QueueKind.LETTER.value,
                        letter_id=letter_id, notice_id=None, now=now)
         else:
+            payload = self.relay.letter_payload(receiver_org=place.org, secret_code=letter.secret_code, stored=stored)
             self.relay.enqueue(tx, place, kind=ItemKind.LETTER, process_id=process_id, letter_process_id=process_id,
-                               sender_org=letter.sender.department_id, payload=stored,
+                               sender_org=letter.sender.department_id, payload=payload,
                                path=(self.relay.here(now),), now=now)
         return Item(process_id=process_id, process_time=wire_time(now), element=stored), letter_id
 
@@ -159,9 +161,12 @@ class Agency:
                                 accept_id=decide.accept_id_after(notifier.event, letter, notifier), now=now)
             to_org = letter.sender_org if actor is Actor.RECEIVER else letter.receiver_org
             place = decide.place(to_org, self.directory)
+            subject = notifier.subject or letter.subject
+            if isinstance(place, decide.Outbox) and self.relay.seals(letter.secret_code):
+                subject = sealing.SEALED_SUBJECT   # a secret letter's subject never crosses the network in clear
             payload = notifier_element(
                 event=notifier.event, letter_id=letter.letter_no, correspondence_date=letter.corr_date,
-                subject=notifier.subject or letter.subject, accept_id=notifier.accept_id,
+                subject=subject, accept_id=notifier.accept_id,
                 accept_date=wire_time(now), accept_department=letter.receiver_org)
             process_id = self.new_id()
             notice_id = tx.insert_notice(process_id=process_id, letter_id=letter.id, kind=notifier.event,
@@ -201,6 +206,8 @@ class Agency:
                                 org=letter.receiver_org)
             tx.set_letter_pulled(letter_id, now)
             element = tx.letter_document(letter_id)
+            if sealing.should_seal(letter.secret_code):    # stored sealed: opened for its own e-Saraban only
+                element = self.relay.open_letter(letter.receiver_org, element)
         else:
             assert notice_id is not None
             element = tx.get_notice(notice_id).payload

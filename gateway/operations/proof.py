@@ -74,6 +74,9 @@ def export(store: Store, keyring: Keyring, *, node_id: str, process_id: str, now
                     if i.kind == ItemKind.NOTIFIER and i.attestation}
     members: dict[str, bytes] = {}
     members[fmt.LETTER_NAME] = held.document
+    sealed = next((i.payload for i in held.outbox if i.kind == ItemKind.LETTER and i.payload != held.document), None)
+    if sealed is not None:    # the next node acknowledged the sealed bytes (docs/secret-letters.md)
+        members[fmt.SEALED_NAME] = sealed
     for item in held.outbox:
         if item.receipt:
             members[f"{fmt.RECEIPTS}{item.message_id}.xml"] = item.receipt

@@ -28,10 +28,11 @@ from gateway.core.network.retry import RetryPolicy
 from gateway.core.network.status import DeliveryStatus, Status
 from gateway.core.records import LetterRow, SignedBy
 from gateway.core.state import ACTOR, Actor, Delivery, Event, ItemKind, LetterState, QueueKind, next_state
+from gateway.core.trust import sealing
 from gateway.core.trust.keyring import Keyring
 from gateway.operations import evidence
 from gateway.pipeline import outbound
-from gateway.pipeline.node import Checked, CheckedLetter, CheckedNotifier, CheckedStatus
+from gateway.pipeline.node import Checked, CheckedLetter, CheckedNotifier, CheckedSealedLetter, CheckedStatus
 from gateway.ports import Clock, IdFactory
 from gateway.store import Store, Tx, run
 from gateway.telemetry import Metrics
@@ -40,6 +41,7 @@ from gateway.telemetry import Metrics
 @dataclass(frozen=True, kw_only=True)
 class RelayPolicy:
     retry: RetryPolicy
+    encrypt_secret: bool = True   # policy.encrypt_secret: ลับ and ลับมาก letters leave this node sealed
 
 
 class Relay:
@@ -75,6 +77,27 @@ class Relay:
                          letter_process_id=letter_process_id, sender_org=sender_org, receiver_org=place.org,
                          next_node=place.next_node, path=nodemsg.path_json(path), payload=payload, now=now,
                          deadline=now + self.policy.retry.window, attestation=attestation)
+
+    def seals(self, secret_code: str) -> bool:
+        """Whether an item of a letter with ``secret_code`` leaves this node sealed (policy.encrypt_secret)."""
+        return self.policy.encrypt_secret and sealing.should_seal(secret_code)
+
+    def letter_payload(self, *, receiver_org: str, secret_code: str, stored: bytes) -> bytes:
+        """What a letter leaving this node carries: its stored bytes, or, for a secret letter, those bytes
+        sealed to the receiving organisation (core/trust/sealing.py), so no node in between can read it."""
+        if not self.seals(secret_code):
+            return stored
+        certificate = self.keyring.sealing_certificate(receiver_org)
+        if certificate is None:
+            raise RemoteError(ErrorCode.ENCRYPTION, f"the directory holds no certificate of organisation "
+                                                    f"{receiver_org} or its node to encrypt a secret letter to")
+        return sealing.seal(stored, certificate)
+
+    def open_letter(self, org: str, stored: bytes) -> bytes:
+        """A stored secret letter in clear, for ``org``'s own e-Saraban at pull time; other letters unchanged."""
+        if not sealing.is_sealed(stored):
+            return stored
+        return sealing.open_sealed(stored, self.keyring.opening_keys(org))
 
     def report(self, tx: Tx, *, letter_process_id: str, sender_org: str, receiver_org: str, outcome: Status,
                detail: str, now: dt.datetime) -> bool:
@@ -146,6 +169,9 @@ class Relay:
                          payload=message.payload, path=path, now=now, attestation=message.attestation)
             evidence.record(tx, process_id=message.letter_process_id, event=evidence.Event.FORWARDED, now=now,
                             item=message.process_id, kind=message.kind, next_node=place.next_node)
+        elif isinstance(checked, CheckedSealedLetter):   # the pipeline opens what is for an organisation here
+            raise RemoteError(ErrorCode.ENCRYPTION, f"a sealed letter for {message.receiver_org} that this node "
+                                                    "cannot open")
         elif isinstance(checked, CheckedLetter):
             self._store_letter(tx, checked, path, now)
         elif isinstance(checked, CheckedNotifier):
@@ -157,6 +183,8 @@ class Relay:
 
     def _store_letter(self, tx: Tx, checked: CheckedLetter, path: tuple[Hop, ...], now: dt.datetime) -> None:
         message, letter, verified = checked.message, checked.letter, checked.verified
+        # A sealed letter stays sealed at rest: opened for its e-Saraban at pull time; its subject is not kept.
+        subject = sealing.SEALED_SUBJECT if checked.sealed else letter.subject
         same_id = tx.letter_by_process_id(message.process_id)
         if same_id is not None:
             if same_id.digest == letter.digest and (same_id.sender_org, same_id.receiver_org) == \
@@ -169,7 +197,7 @@ class Relay:
             return  # same content resent by its origin under a new ProcessID: keep the first
         letter_id = tx.insert_letter(
             process_id=message.process_id, sender_org=message.sender_org, receiver_org=message.receiver_org,
-            letter_no=letter.letter_id, corr_date=letter.correspondence_date, subject=letter.subject,
+            letter_no=letter.letter_id, corr_date=letter.correspondence_date, subject=subject,
             secret_code=letter.secret_code, speed_code=letter.speed_code, digest=letter.digest, signed=True,
             state=LetterState.SENT, delivery=Delivery.DELIVERED, raw=message.payload, document=message.payload,
             now=now)

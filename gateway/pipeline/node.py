@@ -27,7 +27,7 @@ from gateway.core.network import attestation as attest, nodemsg, status
 from gateway.core.network.directory import Directory
 from gateway.core.network.nodemsg import NodeMessage
 from gateway.core.state import Event, ItemKind
-from gateway.core.trust import signing
+from gateway.core.trust import sealing, signing
 from gateway.core.trust.keyring import Keyring
 from gateway.core.trust.signing import VerifyPolicy
 from gateway.core.xml import contract, envelope, safe
@@ -53,6 +53,14 @@ class CheckedLetter:
     message: NodeMessage
     letter: Letter
     verified: signing.Verified
+    sealed: bool = False     # the Payload is the letter encrypted to its receiver (core/trust/sealing.py)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckedSealedLetter:
+    """A secret letter passing through: ciphertext only this node cannot open; forwarded unchanged."""
+
+    message: NodeMessage
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,7 +81,7 @@ class CheckedStatus:
     report: status.DeliveryStatus   # signed by the node that saw it, verified here
 
 
-Checked = CheckedLetter | CheckedNotifier | CheckedWithdrawal | CheckedStatus
+Checked = CheckedLetter | CheckedSealedLetter | CheckedNotifier | CheckedWithdrawal | CheckedStatus
 
 
 def read(body: bytes, limits: safe.Limits) -> envelope.AgencyRequest:
@@ -125,20 +133,7 @@ def _check_sender_node(message: NodeMessage, directory: Directory) -> None:
 def _payload(message: NodeMessage, ctx: NodeContext, now: dt.datetime) -> Checked:
     """Parse and verify what the message carries."""
     if message.kind == ItemKind.LETTER:
-        document = safe.parse(message.payload)
-        if document.tag != ns.rsm("GovernmentDocument"):
-            raise RemoteError(ErrorCode.SCHEMA_INVALID, "a letter's Payload is an rsm:GovernmentDocument")
-        contract.validate(document)
-        verified = signing.verify_letter(document, trusted=ctx.keyring.trusted_for(message.sender_org),
-                                         policy=ctx.verify, now=now)
-        letter = read_letter(document, allow_top_secret=ctx.allow_top_secret)
-        check_signer_party(document, message.sender_org)
-        if (letter.sender.department_id, letter.receiver.department_id) != \
-                (message.sender_org, message.receiver_org):
-            raise RemoteError(ErrorCode.SENDER_MISMATCH, "the letter's parties differ from the message's")
-        if message.process_id != message.letter_process_id:
-            raise RemoteError(ErrorCode.INVALID_FIELD, "a letter's LetterProcessID is its own ProcessID")
-        return CheckedLetter(message=message, letter=letter, verified=verified)
+        return _letter(message, ctx, now)
     if message.kind in attest.ATTESTED_KINDS:
         _check_attestation(message, ctx, now)
     if message.kind == ItemKind.NOTIFIER:
@@ -150,6 +145,30 @@ def _payload(message: NodeMessage, ctx: NodeContext, now: dt.datetime) -> Checke
     if message.kind == ItemKind.STATUS:
         return CheckedStatus(message=message, report=_status(message, ctx, now))
     return CheckedWithdrawal(message=message)
+
+
+def _letter(message: NodeMessage, ctx: NodeContext, now: dt.datetime) -> CheckedLetter | CheckedSealedLetter:
+    """A letter's own end-to-end signature, verified; a sealed one opened first when its receiver is ours."""
+    document = safe.parse(message.payload)
+    sealed = document.tag == sealing.ENCRYPTED_DATA
+    if sealed:
+        receiver = ctx.directory.get(message.receiver_org)
+        if receiver is None or not receiver.hosted:
+            return CheckedSealedLetter(message=message)   # a hub: it cannot read it, and passes it on
+        document = safe.parse(sealing.open_sealed(message.payload, ctx.keyring.opening_keys(message.receiver_org)))
+    if document.tag != ns.rsm("GovernmentDocument"):
+        raise RemoteError(ErrorCode.SCHEMA_INVALID, "a letter's Payload is an rsm:GovernmentDocument")
+    contract.validate(document)
+    verified = signing.verify_letter(document, trusted=ctx.keyring.trusted_for(message.sender_org),
+                                     policy=ctx.verify, now=now)
+    letter = read_letter(document, allow_top_secret=ctx.allow_top_secret)
+    check_signer_party(document, message.sender_org)
+    if (letter.sender.department_id, letter.receiver.department_id) != \
+            (message.sender_org, message.receiver_org):
+        raise RemoteError(ErrorCode.SENDER_MISMATCH, "the letter's parties differ from the message's")
+    if message.process_id != message.letter_process_id:
+        raise RemoteError(ErrorCode.INVALID_FIELD, "a letter's LetterProcessID is its own ProcessID")
+    return CheckedLetter(message=message, letter=letter, verified=verified, sealed=sealed)
 
 
 def _node_document(data: bytes, local: str, what: str) -> etree._Element:

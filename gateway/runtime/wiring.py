@@ -113,7 +113,7 @@ def build(config: Config, *, store: Store | None = None, clock: Clock | None = N
     verify = VerifyPolicy.with_legacy() if config.legacy_signatures else VerifyPolicy.modern()
     retry = RetryPolicy(window=config.retry_window, first=config.retry_first, maximum=config.retry_max)
     relay = Relay(store=store, directory=config.directory, keyring=keyring, clock=clock, new_id=new_id,
-                  node_id=config.node_id, policy=RelayPolicy(retry=retry), metrics=metrics)
+                  node_id=config.node_id, policy=RelayPolicy(retry=retry, encrypt_secret=config.encrypt_secret), metrics=metrics)
     worker = Worker(store=store, directory=config.directory, keyring=keyring, clock=clock,
                     peer=peer or peer_client(config), retry=retry, node_id=config.node_id,
                     lease=config.delivery_timeout * 2 + LEASE_MARGIN, metrics=metrics, relay=relay)

@@ -49,8 +49,8 @@ class NetworkPKI:
         return str(self.folder / name)
 
 
-def make_pki(folder: Path, issued: dt.datetime) -> NetworkPKI:
-    """One CA, a certificate per node and per organisation (ECDSA P-256)."""
+def make_pki(folder: Path, issued: dt.datetime, rsa_orgs: frozenset[str] = frozenset()) -> NetworkPKI:
+    """One CA, a certificate per node and per organisation (ECDSA P-256; RSA-2048 for ``rsa_orgs``)."""
     ca = pki.create_ca("TH e-CMS test network CA", algorithm="ecdsa", now=issued)
     files = {"ca.pem": pki.pem_certificate(ca.certificate)}
     for node in HOSTS:
@@ -58,7 +58,7 @@ def make_pki(folder: Path, issued: dt.datetime) -> NetworkPKI:
         files[f"nodes/{node}.pem"] = pki.pem_certificate(issued_node.certificate)
         files[f"nodes/{node}.key"] = pki.pem_private_key(issued_node.key)
     for org, (th, _) in NAMES.items():
-        issued_org = pki.issue_organization(ca, org, th, algorithm="ecdsa", now=issued)
+        issued_org = pki.issue_organization(ca, org, th, algorithm="rsa" if org in rsa_orgs else "ecdsa", now=issued)
         files[f"orgs/{org}.pem"] = pki.pem_certificate(issued_org.certificate)
         files[f"orgs/{org}.key"] = pki.pem_private_key(issued_org.key)
     for name, data in files.items():

@@ -81,6 +81,16 @@ class Keyring:
     def signer_for(self, org_id: str) -> Signer:
         return self.signers.get(org_id, self.node_signer)
 
+    def sealing_certificate(self, org_id: str) -> x509.Certificate | None:
+        """The certificate a secret letter to ``org_id`` is encrypted to: the organisation's own, or else its
+        node's (whose key the receiving node holds); None when the directory has neither."""
+        return self.org_certificates.get(org_id) or self.node_certificates.get(self.org_node.get(org_id, ""))
+
+    def opening_keys(self, org_id: str) -> list[tuple[x509.Certificate, pki.PrivateKey]]:
+        """The keys this node may open a secret letter to hosted ``org_id`` with: its own, then this node's."""
+        signers = [self.signers[org_id]] if org_id in self.signers else []
+        return [(s.certificate, s.key) for s in (*signers, self.node_signer)]
+
     def certificates(self) -> list[tuple[str, str, x509.Certificate]]:
         """Every certificate held, as (kind, subject, certificate): anchors, nodes, organisations."""
         found = [(CA, common_name(a), a) for a in self.anchors]

@@ -41,6 +41,8 @@ LONG_TEXT_ELEMENTS = frozenset({
     ns.ds("SignatureValue"),
     # The node interface carries a whole letter as base64 in one element.
     ns.node("Payload"),
+    # A sealed secret letter: the whole letter, encrypted, as base64.
+    f"{{{ns.XENC}}}CipherValue",
 })
 
 
