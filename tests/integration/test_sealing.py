@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -165,3 +166,33 @@ def test_the_key_the_letter_names_is_chosen(parties):
 
 def test_only_secret_codes_are_sealed():
     assert [code for code in ("001", "002", "003", "004", "005") if sealing.should_seal(code)] == ["002", "003"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_whatever_a_hub_makes_of_the_bytes_is_refused_with_4007_or_opens_to_the_original(parties, data):
+    """Fuzz: cut, flip, splice or replace parts of a sealed letter; never a crash, never other bytes."""
+    algorithm = data.draw(st.sampled_from(["rsa", "ecdsa"]))
+    plain = letter()
+    sealed = bytearray(sealing.seal(plain, parties[algorithm].certificate))
+    for _ in range(data.draw(st.integers(1, 4))):
+        action = data.draw(st.sampled_from(["flip", "cut", "insert", "replace-attribute"]))
+        at = data.draw(st.integers(0, len(sealed) - 1))
+        if action == "flip":
+            sealed[at] ^= data.draw(st.integers(1, 255))
+        elif action == "cut":
+            del sealed[at:at + data.draw(st.integers(1, 64))]
+        elif action == "insert":
+            sealed[at:at] = data.draw(st.binary(min_size=1, max_size=32))
+        else:
+            sealed = bytearray(bytes(sealed).replace(
+                data.draw(st.sampled_from([b"aes256-gcm", b"rsa-oaep-mgf1p", b"kw-aes256", b"ECDH-ES", b"sha256"])),
+                data.draw(st.sampled_from([b"aes256-cbc", b"rsa-1_5", b"kw-aes128", b"DH-ES", b"sha1", b""]))))
+        if not sealed:
+            sealed = bytearray(b"<")
+    try:
+        opened = sealing.open_sealed(bytes(sealed), keys(parties[algorithm]))
+    except RemoteError as exc:
+        assert exc.code.code in {"4007", "1001", "1002", "1007", "1008"}, exc
+    else:
+        assert opened == plain, "GCM authenticates: any other plaintext would be a forgery"

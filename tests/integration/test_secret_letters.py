@@ -197,3 +197,19 @@ def test_a_proof_bundle_of_a_sealed_letter_holds_only_its_ciphertext(network):
                                               process_id=sent.process_id, now=network.clock.now()),
                           now=network.clock.now())
     assert report.ok and any(SUBJECT in line and "signature verifies" in line for line in report.findings), report
+
+
+def test_the_evidence_log_verifies_on_every_node_after_a_secret_letter(network):
+    from gateway.operations import evidence
+    body, _ = secret_letter(CHIANGMAI, letter_no="นร 1008/ลับ 17")
+    sent = call(network.node("ocsc"), OCSC, body).ok()
+    network.deliver()
+    call(network.node("moe-r15"), CHIANGMAI, PULL).ok()
+    network.deliver()
+    for name in NODES:
+        node = network.node(name)
+        evidence.checkpoint(node.store, node_id=name, signer=node.keyring.node_signer, now=network.clock.now())
+        result = evidence.verify(node.store, node.keyring, node_id=name, now=network.clock.now())
+        assert result.ok, (name, result.problems)
+    with network.node("moe-r15").store.transaction() as tx:
+        assert [e.event for e in tx.evidence_of(sent.process_id)][:2] == ["received-from-node", "stored"]
