@@ -26,7 +26,7 @@ import datetime as dt
 import hashlib
 from copy import deepcopy
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -38,7 +38,7 @@ from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, 
 
 from gateway.core import ns
 from gateway.core.trust import pki
-from gateway.core.errors import ErrorCode, LocalError, RemoteError
+from gateway.core.errors import ErrorCode, GatewayError, LocalError, RemoteError
 from gateway.core.xml import safe
 
 LETTER_REF = "#Letter"
@@ -139,13 +139,15 @@ class _XMLSigner(XMLSigner):
     parser = property(lambda self: safe.signature_parser())
 
 
-def sign_letter(document: etree._Element, signer: Signer) -> etree._Element:
+def sign_letter(document: etree._Element, signer: Signer, *,
+                signer_class: Callable[..., XMLSigner] = _XMLSigner) -> etree._Element:
     """Return a copy of an unsigned ``rsm:GovernmentDocument`` with its GovernmentSignature.
 
     Enveloped signature over ``#Letter``, exclusive c14n, RSA- or ECDSA-SHA256,
     the certificate in X509Data (with X509SubjectName, which one client family
     reads). The SignerParty names the person of the letter's SenderParty, or
     is kept as the client sent it in a GovernmentSignature without ds:Signature.
+    ``signer_class``: a subclass of :class:`_XMLSigner` (core/trust/spliced.py).
     """
 
     doc = deepcopy(document)
@@ -178,12 +180,14 @@ def sign_letter(document: etree._Element, signer: Signer) -> etree._Element:
         etree.SubElement(party, ns.ram("MinistryCode")).text = signer.org_id[:2]
         etree.SubElement(party, ns.ram("DepartmentCode")).text = signer.org_id
     etree.SubElement(gov, _SIGNATURE, Id="placeholder", nsmap={"ds": ns.DS})
-    xml_signer = _XMLSigner(method=SignatureConstructionMethod.enveloped, signature_algorithm=signer.method,
-                           digest_algorithm=DigestAlgorithm.SHA256,
-                           c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
+    xml_signer = signer_class(method=SignatureConstructionMethod.enveloped, signature_algorithm=signer.method,
+                              digest_algorithm=DigestAlgorithm.SHA256,
+                              c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
     try:
         signed = xml_signer.sign(doc, key=signer.key, cert=[signer.certificate], reference_uri=LETTER_REF,
                                  id_attribute="ID")
+    except GatewayError:
+        raise  # from a subclass's hooks (the blob store serving a large letter's text): not a key problem
     except Exception as exc:  # signxml raises plain exceptions for key/cert mismatches: our config
         raise LocalError(f"cannot sign for {signer.org_id}: {exc}") from exc
     x509_data = signed.find(f"{_GOV_SIG}/{_SIGNATURE}/{ns.ds('KeyInfo')}/{ns.ds('X509Data')}")
@@ -359,11 +363,14 @@ def _int(el: etree._Element | None) -> int:
     return int.from_bytes(base64.b64decode("".join((el.text or "").split())), "big") if el is not None else -1
 
 
-def _signxml_verify(document: etree._Element, config: SignatureConfiguration, **kwargs) -> object:
+def _signxml_verify(document: etree._Element, config: SignatureConfiguration, *,
+                    verifier_class: Callable[[], XMLVerifier] = XMLVerifier, **kwargs) -> object:
     """signxml's verification, its exceptions translated once (STYLE 4); returns what was signed."""
     try:
-        return XMLVerifier().verify(document, expect_config=config, parser=safe.signature_parser(),
-                                    **kwargs).signed_xml
+        return verifier_class().verify(document, expect_config=config, parser=safe.signature_parser(),
+                                       **kwargs).signed_xml
+    except GatewayError:
+        raise  # from a subclass's hooks (the blob store serving a large letter's text), not the client's
     except (InvalidDigest, InvalidSignature) as exc:
         raise _refuse(ErrorCode.SIGNATURE_INVALID, str(exc) or type(exc).__name__) from exc
     except InvalidCertificate as exc:
@@ -375,12 +382,13 @@ def _signxml_verify(document: etree._Element, config: SignatureConfiguration, **
 
 
 def verify_letter(document: etree._Element, *, trusted: Sequence[x509.Certificate], policy: VerifyPolicy,
-                  now: dt.datetime) -> Verified:
+                  now: dt.datetime, verifier_class: Callable[[], XMLVerifier] = XMLVerifier) -> Verified:
     """Verify a letter's signature with a pinned certificate; the facts come from what was signed.
 
     ``trusted``: the certificates that may sign for the letter's sender (its
     directory certificate and its node's), already checked against the
-    configured trust anchors when the directory was loaded.
+    configured trust anchors when the directory was loaded. ``verifier_class``:
+    a subclass of signxml's XMLVerifier (core/trust/spliced.py).
     """
     sig = check_shape(document, policy)
     if not trusted:
@@ -420,9 +428,10 @@ def verify_letter(document: etree._Element, *, trusted: Sequence[x509.Certificat
         ignore_ambiguous_key_info=key_value_only, verification_time=now)
     if key_value_only:
         # signxml then verifies with the KeyValue, which we just matched to the directory's key.
-        signed = _signxml_verify(document, config, id_attribute="ID")
+        signed = _signxml_verify(document, config, verifier_class=verifier_class, id_attribute="ID")
     else:
-        signed = _signxml_verify(document, config, x509_cert=cert, id_attribute="ID")
+        signed = _signxml_verify(document, config, verifier_class=verifier_class, x509_cert=cert,
+                                 id_attribute="ID")
     if not isinstance(signed, etree._Element) or signed.tag != _LETTER:
         raise _refuse(ErrorCode.SIGNATURE_POLICY, "the signature does not cover ram:CorrespondenceLetter")
     # Use only what was signed: the letter we read must be the signed one, byte for byte in c14n.
@@ -442,58 +451,14 @@ def verify_letter(document: etree._Element, *, trusted: Sequence[x509.Certificat
     )
 
 
-
-# ------------------------------------------------- node documents (DESIGN section 4)
-
-NODE_POLICY = VerifyPolicy(c14n_methods=frozenset({EXC_C14N}))
-
-
-def sign_document(document: etree._Element, signer: Signer) -> etree._Element:
-    """Sign a node document (NodeMessage, NodeReceipt, DirectorySnapshot) as a whole.
-
-    Enveloped signature, Reference URI="" (the whole document), exclusive c14n,
-    appended as the document's last child, certificate in X509Data.
-    """
-    xml_signer = _XMLSigner(method=SignatureConstructionMethod.enveloped, signature_algorithm=signer.method,
-                           digest_algorithm=DigestAlgorithm.SHA256,
-                           c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
-    try:
-        return xml_signer.sign(document, key=signer.key, cert=[signer.certificate])
-    except Exception as exc:
-        raise LocalError(f"cannot sign node document: {exc}") from exc
+# Node documents (NodeMessage, NodeReceipt, DirectorySnapshot) are signed as a whole: node_signing.py,
+# which builds on this module. Its names are served from here too, looked up when first asked for, so
+# either module may be imported first.
+_NODE_NAMES = frozenset({"NODE_POLICY", "sign_document", "verify_document"})
 
 
-def verify_document(document: etree._Element, *, trusted: Sequence[x509.Certificate],
-                    now: dt.datetime) -> tuple[etree._Element, x509.Certificate]:
-    """Verify a node document signed by one of ``trusted``; return what was signed and the signer.
-
-    The shape is fixed before any digest is computed: one ds:Signature, the
-    document's last child, one Reference to the whole document, enveloped and
-    exclusive c14n transforms only, modern algorithms only (node-to-node is
-    ours: no legacy switch here).
-    """
-    signatures = list(document.iter(_SIGNATURE))
-    if not signatures:
-        raise _refuse(ErrorCode.UNSIGNED, f"{etree.QName(document).localname} is not signed")
-    if len(signatures) > 1 or signatures[0].getparent() is not document or document[-1] is not signatures[0]:
-        raise _refuse(ErrorCode.SIGNATURE_POLICY, "one ds:Signature, the last child of the document")
-    sig = signatures[0]
-    check_signed_info(sig, reference_uri="", policy=NODE_POLICY)
-    certs, key_value = _key_info(sig)
-    if len(certs) != 1 or key_value is not None:
-        raise _refuse(ErrorCode.SIGNATURE_POLICY, "KeyInfo must carry exactly the signer's certificate")
-    match = [c for c in trusted if pki.fingerprint(c) == pki.fingerprint(certs[0])]
-    if not match:
-        raise _refuse(ErrorCode.UNTRUSTED_SIGNER,
-                      f"{pki.describe(certs[0])} may not sign this {etree.QName(document).localname}")
-    cert = match[0]
-    if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
-        raise _refuse(ErrorCode.UNTRUSTED_SIGNER, f"certificate {pki.describe(cert)} is not valid now")
-    _check_subject_name(sig, cert)
-    config = SignatureConfiguration(location="./", expect_references=1,
-                                    signature_methods=frozenset(NODE_POLICY.signature_methods),
-                                    digest_algorithms=frozenset(NODE_POLICY.digest_methods), verification_time=now)
-    signed = _signxml_verify(document, config, x509_cert=cert)
-    if not isinstance(signed, etree._Element) or signed.tag != document.tag:
-        raise _refuse(ErrorCode.SIGNATURE_POLICY, "the signature does not cover the document")
-    return signed, cert
+def __getattr__(name: str) -> object:
+    if name in _NODE_NAMES:
+        from gateway.core.trust import node_signing
+        return getattr(node_signing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
