@@ -21,7 +21,7 @@ from gateway.testing import pgcluster
 from gateway.testing.live import LiveServer, free_port, live_config
 
 BACKENDS = ("memory", "sqlite", "postgres")
-TABLES = ("queue", "notices", "letter_blobs", "letters", "outbox", "received", "console_sessions", "console_audit",
+TABLES = ("queue", "notices", "letter_blobs", "letter_parts", "blob_chunks", "blobs", "letters", "outbox", "received", "console_sessions", "console_audit",
           "console_accounts", "evidence", "evidence_checkpoints")
 
 

@@ -40,7 +40,7 @@ from gateway.core.errors import LocalError
 from gateway.core.records import LetterRow
 from gateway.core.time import BANGKOK
 from gateway.operations import evidence
-from gateway.store import Store, TransitItem, Tx, run
+from gateway.store import Store, TransitItem, Tx, blobs, run
 
 KEEP_YEARS = RETENTION_KEEP_YEARS   # the default of `[retention] keep_years` (ระเบียบงานสารบรรณ ข้อ 57)
 MIN_KEEP_YEARS = 1
@@ -110,6 +110,10 @@ def purge(store: Store, *, now: dt.datetime, keep_years: int, dry_run: bool = Fa
     report = PurgeReport(cutoff=cutoff(now, keep_years), dry_run=dry_run)
     _letters(store, report, batch, hold, on_batch, now)
     _transit(store, report, batch, hold, on_batch)
+    if not dry_run:   # the enclosures of the letters purged, now that no letter names them (store/blobs.py)
+        swept = blobs.sweep(store, now=now)
+        if swept:
+            report.rows["blobs"] += swept
     return report
 
 

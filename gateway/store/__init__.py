@@ -145,9 +145,10 @@ class TransitItem(NamedTuple):
 
 from gateway.store.console import ConsoleTx  # noqa: E402 (it uses the row readers above)
 from gateway.store.evidence import EvidenceTx  # noqa: E402 (it uses to_us and from_us above)
+from gateway.store.blobs import BlobTx  # noqa: E402
 
 
-class Tx(ConsoleTx, EvidenceTx):
+class Tx(ConsoleTx, EvidenceTx, BlobTx):
     """One open transaction. Methods are the store's vocabulary; SQL stays in the files (console: ConsoleTx)."""
 
     def __init__(self, execute: Execute, queries: Mapping[str, str]) -> None:
@@ -390,6 +391,7 @@ class Tx(ConsoleTx, EvidenceTx):
     def purge_letter(self, letter: LetterRow) -> dict[str, int]:
         """Delete one letter with its queue items, notices, outbox items and bytes: rows removed per table."""
         ids = {"letter_id": letter.id}
+        self._count("purge_letter_parts", **ids)   # its enclosures' links (the blobs go with blobs.sweep)
         return {"queue": self._count("purge_letter_queue", **ids),
                 "notices": self._count("purge_letter_notices", **ids),
                 "outbox": self._count("purge_letter_outbox", letter_process_id=letter.process_id),

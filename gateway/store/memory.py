@@ -31,6 +31,7 @@ from typing import Any, Iterator, Mapping
 
 from gateway.core.errors import LocalError, StoreError
 from gateway.store import Store, Tx, load_queries
+from gateway.store.memory_blobs import BlobQueries
 from gateway.store.memory_console import ConsoleQueries
 from gateway.store.memory_evidence import EvidenceQueries
 from gateway.store.memory_registers import RegisterQueries
@@ -83,11 +84,12 @@ def _per(rows: list[Row], column: str) -> Cursor:
     return _rows([{column: value, "items": counts[value]} for value in sorted(counts)])
 
 
-class MemoryStore(RegisterQueries, ConsoleQueries, EvidenceQueries, Store):
+class MemoryStore(RegisterQueries, ConsoleQueries, EvidenceQueries, BlobQueries, Store):
     """The Store port over dicts in this process; for tests and demonstrations, never for production.
 
     The handlers of the registers, statistics and retention queries are in ``memory_registers.py``,
-    those of the web console's in ``memory_console.py``, those of the evidence log in ``memory_evidence.py``.
+    those of the web console's in ``memory_console.py``, those of the evidence log in ``memory_evidence.py``, the blob store's in
+    ``memory_blobs.py``.
     """
 
     dialect = "memory"

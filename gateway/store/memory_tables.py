@@ -126,6 +126,11 @@ SCHEMA: Mapping[str, Table] = MappingProxyType({
     "evidence_checkpoints": Table(
         _columns(id=None, at=R, upto_id=R, entries=R, root=R, prev_root=R, document=R, timestamp_token=b""),
         key="id", unique=(Unique(("prev_root",)),)),
+    # large enclosures beside the letter rows (0011)
+    "blobs": Table(_columns(digest=R, size=R, created_at=R), unique=(Unique(("digest",)),)),
+    "blob_chunks": Table(_columns(digest=R, seq=R, data=R), unique=(Unique(("digest", "seq")),)),
+    "letter_parts": Table(_columns(letter_id=R, seq=R, digest=R), unique=(Unique(("letter_id", "seq")),),
+                          references=(("letter_id", "letters"),)),
 })
 
 

@@ -263,6 +263,7 @@ def script(store) -> list:
     q("get_letter", id=5)
     console_letters(store, q)
     evidence_log(q)
+    blob_store(q)
     q("table_counts")
     return seen
 
@@ -346,6 +347,36 @@ def console_letters(store, q) -> None:
     q("queue_items_of_letter", letter_id=2)
     q("received_by_process_id", process_id="p")
     q("received_by_process_id", process_id="nobody")
+
+
+def blob_store(q) -> None:
+    """Large enclosures beside the letters (issue 10): one blob per digest, chunks, parts, the sweep."""
+    q("insert_blob", digest="d1", size=5, now=T0)
+    q("insert_blob", digest="d1", size=5, now=T0 + 1)          # the same text again: no row back
+    q("insert_blob", digest="d2", size=3, now=T0 + 2)
+    for seq, data in enumerate((b"ab", b"cde")):
+        q("insert_blob_chunk", digest="d1", seq=seq, data=data)
+    q("insert_blob_chunk", digest="d1", seq=0, data=b"x")     # the key: a clash
+    q("insert_blob_chunk", digest="d2", seq=0, data=memoryview(b"xyz"))
+    q("link_part", letter_id=5, seq=1, digest="d2")
+    q("link_part", letter_id=5, seq=0, digest="d1")
+    q("link_part", letter_id=5, seq=0, digest="d2")           # the key: a clash
+    q("link_part", letter_id=999, seq=0, digest="d1")         # no such letter
+    q("letter_parts", letter_id=5)
+    q("letter_parts", letter_id=6)
+    q("blob_size", digest="d1")
+    q("blob_size", digest="nothing")
+    q("blob_chunk", digest="d1", seq=1)
+    q("blob_chunk", digest="d1", seq=2)
+    q("unreferenced_blobs", before=T0 + 10, limit=10)
+    q("delete_blob", digest="d1")                              # still named by letter 5: stays
+    q("purge_letter_parts", letter_id=5)
+    q("unreferenced_blobs", before=T0 + 2, limit=10)           # d2 is not older than that
+    q("unreferenced_blobs", before=T0 + 10, limit=1)
+    q("delete_blob_chunks", digest="d1")
+    q("delete_blob", digest="d1")
+    q("blob_size", digest="d1")
+    q("link_part", letter_id=5, seq=0, digest="d2")
 
 
 def evidence_log(q) -> None:

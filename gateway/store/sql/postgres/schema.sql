@@ -4,6 +4,18 @@
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
 
+CREATE TABLE public.blob_chunks (
+    digest text NOT NULL,
+    seq integer NOT NULL,
+    data bytea NOT NULL
+);
+
+CREATE TABLE public.blobs (
+    digest text NOT NULL,
+    size bigint NOT NULL,
+    created_at bigint NOT NULL
+);
+
 CREATE TABLE public.console_accounts (
     id bigint NOT NULL,
     username text NOT NULL,
@@ -96,6 +108,12 @@ CREATE TABLE public.letter_blobs (
     letter_id bigint NOT NULL,
     raw bytea NOT NULL,
     document bytea NOT NULL
+);
+
+CREATE TABLE public.letter_parts (
+    letter_id bigint NOT NULL,
+    seq integer NOT NULL,
+    digest text NOT NULL
 );
 
 CREATE TABLE public.letters (
@@ -247,6 +265,12 @@ ALTER TABLE ONLY public.outbox ALTER COLUMN id SET DEFAULT nextval('public.outbo
 
 ALTER TABLE ONLY public.queue ALTER COLUMN id SET DEFAULT nextval('public.queue_id_seq'::regclass);
 
+ALTER TABLE ONLY public.blob_chunks
+    ADD CONSTRAINT blob_chunks_pkey PRIMARY KEY (digest, seq);
+
+ALTER TABLE ONLY public.blobs
+    ADD CONSTRAINT blobs_pkey PRIMARY KEY (digest);
+
 ALTER TABLE ONLY public.console_accounts
     ADD CONSTRAINT console_accounts_pkey PRIMARY KEY (id);
 
@@ -273,6 +297,9 @@ ALTER TABLE ONLY public.evidence
 
 ALTER TABLE ONLY public.letter_blobs
     ADD CONSTRAINT letter_blobs_pkey PRIMARY KEY (letter_id);
+
+ALTER TABLE ONLY public.letter_parts
+    ADD CONSTRAINT letter_parts_pkey PRIMARY KEY (letter_id, seq);
 
 ALTER TABLE ONLY public.letters
     ADD CONSTRAINT letters_pkey PRIMARY KEY (id);
@@ -311,6 +338,8 @@ CREATE INDEX evidence_by_process_id ON public.evidence USING btree (process_id, 
 
 CREATE UNIQUE INDEX evidence_checkpoints_one_successor ON public.evidence_checkpoints USING btree (prev_root);
 
+CREATE INDEX letter_parts_by_digest ON public.letter_parts USING btree (digest);
+
 CREATE INDEX letters_by_receiver ON public.letters USING btree (receiver_org, letter_key, corr_date);
 
 CREATE INDEX letters_by_sender ON public.letters USING btree (sender_org, letter_key, corr_date);
@@ -345,11 +374,20 @@ CREATE INDEX queue_open_by_org ON public.queue USING btree (org, id) WHERE (dele
 
 CREATE INDEX received_by_process_id ON public.received USING btree (process_id);
 
+ALTER TABLE ONLY public.blob_chunks
+    ADD CONSTRAINT blob_chunks_digest_fkey FOREIGN KEY (digest) REFERENCES public.blobs(digest);
+
 ALTER TABLE ONLY public.console_sessions
     ADD CONSTRAINT console_sessions_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.console_accounts(id);
 
 ALTER TABLE ONLY public.letter_blobs
     ADD CONSTRAINT letter_blobs_letter_id_fkey FOREIGN KEY (letter_id) REFERENCES public.letters(id);
+
+ALTER TABLE ONLY public.letter_parts
+    ADD CONSTRAINT letter_parts_digest_fkey FOREIGN KEY (digest) REFERENCES public.blobs(digest);
+
+ALTER TABLE ONLY public.letter_parts
+    ADD CONSTRAINT letter_parts_letter_id_fkey FOREIGN KEY (letter_id) REFERENCES public.letters(id);
 
 ALTER TABLE ONLY public.notices
     ADD CONSTRAINT notices_letter_id_fkey FOREIGN KEY (letter_id) REFERENCES public.letters(id);

@@ -418,3 +418,43 @@ SELECT * FROM evidence_checkpoints ORDER BY id DESC LIMIT 1;
 
 -- name: checkpoints
 SELECT * FROM evidence_checkpoints ORDER BY id;
+
+-- Large enclosures beside the letter rows (issue 10: store/blobs.py).
+
+-- name: insert_blob
+-- One blob per digest: the same enclosure twice is stored once (no row comes back the second time).
+INSERT INTO blobs (digest, size, created_at) VALUES (:digest, :size, :now)
+ON CONFLICT (digest) DO NOTHING
+RETURNING digest;
+
+-- name: insert_blob_chunk
+INSERT INTO blob_chunks (digest, seq, data) VALUES (:digest, :seq, :data);
+
+-- name: link_part
+INSERT INTO letter_parts (letter_id, seq, digest) VALUES (:letter_id, :seq, :digest);
+
+-- name: letter_parts
+SELECT p.seq, p.digest, b.size FROM letter_parts p JOIN blobs b ON b.digest = p.digest
+WHERE p.letter_id = :letter_id ORDER BY p.seq;
+
+-- name: blob_size
+SELECT size FROM blobs WHERE digest = :digest;
+
+-- name: blob_chunk
+SELECT data FROM blob_chunks WHERE digest = :digest AND seq = :seq;
+
+-- name: purge_letter_parts
+DELETE FROM letter_parts WHERE letter_id = :letter_id;
+
+-- name: unreferenced_blobs
+-- Blobs no letter names any more (their letters purged), older than a cut-off, oldest first.
+SELECT digest FROM blobs b
+WHERE b.created_at < :before AND NOT EXISTS (SELECT 1 FROM letter_parts p WHERE p.digest = b.digest)
+ORDER BY b.created_at, b.digest LIMIT :limit;
+
+-- name: delete_blob_chunks
+DELETE FROM blob_chunks WHERE digest = :digest;
+
+-- name: delete_blob
+DELETE FROM blobs WHERE digest = :digest
+  AND NOT EXISTS (SELECT 1 FROM letter_parts p WHERE p.digest = blobs.digest);

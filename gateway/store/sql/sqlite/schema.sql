@@ -145,6 +145,26 @@ CREATE TABLE evidence_checkpoints (
     timestamp_token BLOB    NOT NULL DEFAULT x''
 );
 
+CREATE TABLE blobs (
+    digest      TEXT    PRIMARY KEY,
+    size        BIGINT  NOT NULL,
+    created_at  BIGINT  NOT NULL
+);
+
+CREATE TABLE blob_chunks (
+    digest  TEXT     NOT NULL REFERENCES blobs (digest),
+    seq     INTEGER  NOT NULL,
+    data    BLOB    NOT NULL,
+    PRIMARY KEY (digest, seq)
+);
+
+CREATE TABLE letter_parts (
+    letter_id  INTEGER  NOT NULL REFERENCES letters (id),
+    seq        INTEGER  NOT NULL,
+    digest     TEXT     NOT NULL REFERENCES blobs (digest),
+    PRIMARY KEY (letter_id, seq)
+);
+
 CREATE INDEX letters_by_sender_time ON letters (sender_org, created_at);
 
 CREATE UNIQUE INDEX notices_once ON notices (letter_id, kind, accept_id);
@@ -201,3 +221,5 @@ END;
 CREATE INDEX evidence_by_process_id ON evidence (process_id, id);
 
 CREATE UNIQUE INDEX evidence_checkpoints_one_successor ON evidence_checkpoints (prev_root);
+
+CREATE INDEX letter_parts_by_digest ON letter_parts (digest);
