@@ -67,11 +67,14 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-def _new_parser() -> etree.XMLParser:
+def new_parser(target: object | None = None) -> etree.XMLParser:
+    """A fresh parser with the hardened options (no DTD, entities, network); ``target`` for a feed parser
+    with a parser target (core/xml/stream.py), None for a tree."""
     # huge_tree lifts libxml2's 10 MB text-node cap so enclosures fit; our own
     # limits below replace it. resolve_entities/load_dtd/no_network and the
     # resolver make sure a DTD, if one slipped through, can fetch nothing.
     parser = etree.XMLParser(
+        target=target,
         resolve_entities=False,
         load_dtd=False,
         dtd_validation=False,
@@ -87,6 +90,10 @@ def _new_parser() -> etree.XMLParser:
     return parser
 
 
+def _new_parser() -> etree.XMLParser:
+    return new_parser()
+
+
 def _recovering_parser() -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=True,
                            recover=True, collect_ids=False)
@@ -96,7 +103,11 @@ _UNDEFINED_NAMESPACE = 201  # libxml2 XML_NS_ERR_UNDEFINED_NAMESPACE
 
 
 def _only_undeclared_header_prefix(exc: etree.XMLSyntaxError) -> bool:
-    errors = list(exc.error_log)
+    return only_undeclared_header_prefix(list(exc.error_log))
+
+
+def only_undeclared_header_prefix(errors: list) -> bool:
+    """Whether libxml2's log entries are all the one tolerated quirk: an undeclared prefix on Header."""
     return bool(errors) and all(
         e.type == _UNDEFINED_NAMESPACE and e.message.endswith(" on Header is not defined") for e in errors)
 
@@ -273,3 +284,9 @@ def _syntax_message(exc: etree.XMLSyntaxError) -> str:
         hint = " (an '&' in a value must be written as '&amp;')"
     return f"line {line}, column {column}: {msg}{hint}"
 
+
+# For the stream parser (core/xml/stream.py), which applies the same checks to a body fed in chunks.
+DenyResolver = _DenyResolver
+check_prolog = _check_prolog
+syntax_code = _syntax_code
+syntax_message = _syntax_message
