@@ -5,7 +5,9 @@
 2. Accepting letters from a legacy client (durable, signed for the wire), SQLite and PostgreSQL.
 3. A letter delivered node A -> node B with a signed receipt: throughput, and submit-to-inbox
    latency (p50/p99) at half of that load.
-4. The conformance kit's agency-interface plan (the same case objects `gateway conformance node`
+4. Large letters (bench/large.py): 10 MB and 100 MB enclosures sent and pulled as streams, with the
+   growth of the server's peak RSS as a ratio to the enclosure (bar: < 1.5x).
+5. The conformance kit's agency-interface plan (the same case objects `gateway conformance node`
    and the tests run) with the sender on node A and the receiver on node B: each case's time,
    and which cases a two-node path does not pass yet.
 
@@ -28,6 +30,8 @@ import uuid
 from pathlib import Path
 
 import requests
+
+from bench import large
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -281,6 +285,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8, help="server threads (both servers)")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--only-conformance", action="store_true", help="run phase 4 only")
+    parser.add_argument("--large-sizes", type=lambda v: [int(x) for x in v.split(",")], default=[10, 100],
+                        help="enclosure sizes in MB for the large-letter row (default 10,100)")
     args = parser.parse_args()
     if args.only_conformance:
         with tempfile.TemporaryDirectory() as tmp:
@@ -306,6 +312,11 @@ def main() -> int:
                 throughput, p50, p99 = phase_delivery(args, label, db(work, "a2"), db(work, "b2"), work / "deliver",
                                                       accept)
                 print(f"    ratio to echo: {throughput / echo:.0%} (bar: >= 25%); p99 {p99:.0f} ms (bar: < 250 ms)")
+            with tempfile.TemporaryDirectory() as tmp:
+                work = Path(tmp)
+                print(f"large letters, {label}: one process, the enclosure sent and pulled as streams")
+                large.report(large.run(args.large_sizes, db(work, "large") if label != "SQLite" else "", work),
+                             label)
     finally:
         if cluster:
             cluster.destroy()

@@ -15,7 +15,7 @@ from typing import Callable, TypeVar
 from lxml import etree
 
 from gateway.core.errors import ErrorCode, LocalError, RemoteError
-from gateway.core.letters import decide
+from gateway.core.letters import decide, parts
 from gateway.core.letters.decide import Submit
 from gateway.core.letters.fields import MAX_PROCESS_ID, check_text
 from gateway.core.letters.letter import NOTIFIER_ELEMENTS, Letter, LetterIdentity, Notifier, notifier_element
@@ -28,6 +28,7 @@ from gateway.core.state import (ACTOR, Actor, Delivery, Event, ItemKind, LetterS
                                 next_state, process_status)
 from gateway.core.time import wire_time
 from gateway.operations import evidence
+from gateway.operations.enclosures import blob_texts
 from gateway.operations.relay import Relay
 from gateway.pipeline.agency import PreparedLetter
 from gateway.ports import Clock, IdFactory
@@ -46,6 +47,9 @@ class Item:
     process_id: str
     process_time: str
     element: bytes
+    # The blobs ``element`` names by placeholder (a large letter: core/letters/parts.py); the answer splices
+    # exactly these in, as it is written (adapters/http/large.py).
+    parts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,7 +107,7 @@ class Agency:
                     return Item(process_id=retry.process_id, process_time=wire_time(retry.created_at),
                                 element=tx.letter_document(retry.id))
                 decide.check_replay(same)
-            item, letter_id = self._store_letter(tx, letter, prepared.raw, prepared.stored)
+            item, letter_id = self._store_letter(tx, letter, prepared.raw, prepared.stored, prepared.parts)
             # Only a client's own signature guards against replays: the node signs anew each time.
             tx.record_verification(letter_id, verified, signed_by=signed_by,
                                    signature_digest=verified.signature_digest if signed_by is SignedBy.CLIENT else "")
@@ -115,9 +119,12 @@ class Agency:
 
         return self._run(work)
 
-    def _store_letter(self, tx: Tx, letter: Letter, raw: bytes, stored: bytes) -> tuple[Item, int]:
+    def _store_letter(self, tx: Tx, letter: Letter, raw: bytes, stored: bytes,
+                      large: tuple = ()) -> tuple[Item, int]:
         now = self.clock.now()
         process_id = self.new_id()
+        for part in large:   # the enclosures first: the letter row that names them commits with them
+            tx.put_blob(part.sink, now)
         place = decide.place(letter.receiver.department_id, self.directory)
         letter_id = tx.insert_letter(
             process_id=process_id, sender_org=letter.sender.department_id,
@@ -127,11 +134,14 @@ class Agency:
             state=LetterState.SENT,
             delivery=Delivery.DELIVERED if isinstance(place, decide.Queue) else Delivery.PENDING,
             raw=raw, document=stored, now=now)
+        for seq, part in enumerate(large):
+            tx.link_part(letter_id, seq, part.digest)
         if isinstance(place, decide.Queue):
             tx.enqueue(org=place.org, process_id=process_id, item_kind=QueueKind.LETTER.value,
                        letter_id=letter_id, notice_id=None, now=now)
         else:
-            payload = self.relay.letter_payload(receiver_org=place.org, secret_code=letter.secret_code, stored=stored)
+            payload = self.relay.letter_payload(receiver_org=place.org, secret_code=letter.secret_code, stored=stored,
+                                                texts=blob_texts(tx, [p.digest for p in large]))
             self.relay.enqueue(tx, place, kind=ItemKind.LETTER, process_id=process_id, letter_process_id=process_id,
                                sender_org=letter.sender.department_id, payload=payload,
                                path=(self.relay.here(now),), now=now)
@@ -206,12 +216,14 @@ class Agency:
                                 org=letter.receiver_org)
             tx.set_letter_pulled(letter_id, now)
             element = tx.letter_document(letter_id)
+            held = tuple(digest for _, digest, _ in tx.letter_parts(letter_id))
             if sealing.should_seal(letter.secret_code):    # stored sealed: opened for its own e-Saraban only
                 element = self.relay.open_letter(letter.receiver_org, element)
         else:
             assert notice_id is not None
             element = tx.get_notice(notice_id).payload
-        return Item(process_id=process_id, process_time=wire_time(created), element=element)
+            held = ()
+        return Item(process_id=process_id, process_time=wire_time(created), element=element, parts=held)
 
     # ------------------------------------------------------------- special
     def special(self, caller: Organization, item: str, reference: LetterIdentity) -> Item:

@@ -48,7 +48,7 @@ from gateway.core.records import OutboxRow
 from gateway.core.state import Delivery, DeliveryOutcome, ItemKind
 from gateway.core.trust import signing
 from gateway.core.trust.keyring import Keyring
-from gateway.operations import evidence
+from gateway.operations import enclosures, evidence
 from gateway.pipeline import outbound
 from gateway.ports import Clock, Peer
 
@@ -141,15 +141,17 @@ class Worker:
         if peer is None:
             return self._fail(row, f"node {row.next_node} is no longer in the directory", reason="unroutable")
         now = self.clock.now()
+        payload = enclosures.whole(self.store, row.letter_process_id, row.payload) \
+            if row.kind == ItemKind.LETTER else row.payload
         message = outbound.node_message(NodeMessage(
             message_id=row.message_id, sender_node=self.node_id, receiver_node=row.next_node,
             sender_org=row.sender_org, receiver_org=row.receiver_org, timestamp=now, kind=row.kind,
             process_id=row.process_id, letter_process_id=row.letter_process_id,
-            path=nodemsg.path_from_json(row.path), payload=row.payload, attestation=row.attestation),
+            path=nodemsg.path_from_json(row.path), payload=payload, attestation=row.attestation),
             self.keyring.node_signer)
         try:
             receipt_element = self.peer.deliver(peer.url, message)
-            receipt = self._check_receipt(row, receipt_element)
+            receipt = self._check_receipt(row, receipt_element, payload)
         except DeliveryError as exc:
             if not exc.retryable:
                 return self._fail(row, str(exc), reason="refused")
@@ -159,11 +161,11 @@ class Worker:
         self._record(row, etree.tostring(receipt_element, encoding="utf-8"), receipt)
         return DeliveryOutcome.DELIVERED
 
-    def _check_receipt(self, row: OutboxRow, element: etree._Element) -> nodemsg.Receipt:
+    def _check_receipt(self, row: OutboxRow, element: etree._Element, payload: bytes) -> nodemsg.Receipt:
         trusted = self.keyring.node_trusted(row.next_node)  # during a rotation, its old and its new certificate
         signed, _ = signing.verify_document(element, trusted=trusted, now=self.clock.now())
         receipt = nodemsg.read_receipt(signed)
-        if receipt.message_id != row.message_id or receipt.payload_digest != nodemsg.digest(row.payload):
+        if receipt.message_id != row.message_id or receipt.payload_digest != nodemsg.digest(payload):
             raise RemoteError(ErrorCode.SIGNATURE_POLICY, "the receipt names another message or payload")
         return receipt
 

@@ -18,7 +18,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from gateway.core.errors import ConflictError, ErrorCode, RemoteError
-from gateway.core.letters import decide
+from gateway.core.letters import decide, parts
 from gateway.core.letters.fields import letter_key
 from gateway.core.letters.letter import make_notifier
 from gateway.core.network import attestation as attest, nodemsg
@@ -82,11 +82,18 @@ class Relay:
         """Whether an item of a letter with ``secret_code`` leaves this node sealed (policy.encrypt_secret)."""
         return self.policy.encrypt_secret and sealing.should_seal(secret_code)
 
-    def letter_payload(self, *, receiver_org: str, secret_code: str, stored: bytes) -> bytes:
+    def letter_payload(self, *, receiver_org: str, secret_code: str, stored: bytes,
+                       texts: parts.Texts | None = None) -> bytes:
         """What a letter leaving this node carries: its stored bytes, or, for a secret letter, those bytes
-        sealed to the receiving organisation (core/trust/sealing.py), so no node in between can read it."""
+        sealed to the receiving organisation (core/trust/sealing.py), so no node in between can read it.
+
+        A large letter's enclosures (``texts``) are spliced in by the worker as it pushes; sealed, they are
+        spliced in here, whole, as the ciphertext must be the same on every retry.
+        """
         if not self.seals(secret_code):
             return stored
+        if texts is not None and parts.has_parts(stored):
+            stored = b"".join(parts.splice(stored, texts))
         certificate = self.keyring.sealing_certificate(receiver_org)
         if certificate is None:
             raise RemoteError(ErrorCode.ENCRYPTION, f"the directory holds no certificate of organisation "

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from lxml import etree
 
 from gateway.core import ns
-from gateway.core.letters import decide
+from gateway.core.letters import decide, parts
 from gateway.core.letters.letter import Letter, check_main_letter, check_signer_party, read_letter, stored_copy
 from gateway.core.network.directory import Directory, Organization
 from gateway.core.records import SignedBy
-from gateway.core.trust import signing
+from gateway.core.trust import signing, spliced
 from gateway.core.trust.keyring import Keyring
 from gateway.core.trust.signing import VerifyPolicy
 from gateway.core.xml import contract, envelope, safe
@@ -53,7 +53,10 @@ class PreparedLetter:
     stored: bytes            # the signed document, as it will be stored, served and forwarded
     signed_by: SignedBy      # CLIENT or NODE
     verified: signing.Verified
-    raw: bytes               # the request body as received
+    raw: bytes               # the request body as received (a large one: its skeleton, serialised)
+    # A large letter's enclosures, kept beside it (core/letters/parts.py): ``stored`` names them by
+    # placeholder; each part's sink holds the text until the operation puts it in the blob store.
+    parts: tuple = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,9 +76,18 @@ def read(body: bytes, limits: safe.Limits) -> envelope.AgencyRequest:
     return envelope.parse_request(safe.parse(body, limits))
 
 
+def read_parsed(root: etree._Element) -> envelope.AgencyRequest:
+    """The envelope of a request the stream parser read (core/xml/stream.py): already hardened and limited."""
+    return envelope.parse_request(root)
+
+
 def check(request: envelope.AgencyRequest, raw: bytes, *, caller: Organization, ctx: AgencyContext,
-          now: dt.datetime) -> AgencyCall:
-    """Schema, letter rules and signature: everything that needs no store."""
+          now: dt.datetime, texts: parts.Texts | None = None, large: tuple = ()) -> AgencyCall:
+    """Schema, letter rules and signature: everything that needs no store.
+
+    A request read as a stream comes with its ``large`` enclosures (stream.Part) and ``texts``, which
+    serves their text: the letter is then signed and verified over the text without holding it.
+    """
     if request.qualified:
         envelope.to_legacy(request.body)   # one form from here on; the answer is written in the request's style
     document = None
@@ -86,7 +98,8 @@ def check(request: envelope.AgencyRequest, raw: bytes, *, caller: Organization, 
             if request.qualified:
                 name_unsigned_letter(document)
     contract.validate(request.body)
-    prepared = prepare_letter(document, raw, caller=caller, ctx=ctx, now=now) if document is not None else None
+    prepared = prepare_letter(document, raw, caller=caller, ctx=ctx, now=now, texts=texts, large=large) \
+        if document is not None else None
     return AgencyCall(soap_version=request.soap_version, operation=request.operation, body=request.body,
                       raw=raw, prepared=prepared, qualified=request.qualified)
 
@@ -105,25 +118,32 @@ def name_unsigned_letter(document: etree._Element) -> None:
 
 
 def prepare_letter(document: etree._Element, raw: bytes, *, caller: Organization, ctx: AgencyContext,
-                   now: dt.datetime) -> PreparedLetter:
+                   now: dt.datetime, texts: parts.Texts | None = None, large: tuple = ()) -> PreparedLetter:
     """Business rules, the signature (made or checked), and the facts read from what was signed."""
     letter = read_letter(document, allow_top_secret=ctx.allow_top_secret)
     decide.check_sender(letter, caller.id)
     decide.place(letter.receiver.department_id, ctx.directory)
-    signed_doc, signed_by = _signed(document, caller.id, ctx.keyring)
+    signed_doc, signed_by = _signed(document, caller.id, ctx.keyring, texts)
     # Every letter is verified before it is queued, the node's own signature included.
-    verified = signing.verify_letter(signed_doc, trusted=ctx.keyring.trusted_for(caller.id), policy=ctx.verify,
-                                     now=now)
+    trusted = ctx.keyring.trusted_for(caller.id)
+    if texts is None:
+        verified = signing.verify_letter(signed_doc, trusted=trusted, policy=ctx.verify, now=now)
+    else:
+        verified = spliced.verify_letter_spliced(signed_doc, trusted=trusted, policy=ctx.verify, now=now,
+                                                 texts=texts)
     check_signer_party(signed_doc, caller.id)   # what receivers are shown about the signer is what was verified
     return PreparedLetter(letter=read_letter(signed_doc, allow_top_secret=ctx.allow_top_secret),
                           stored=etree.tostring(signed_doc, encoding="utf-8"), signed_by=signed_by,
-                          verified=verified, raw=raw)
+                          verified=verified, raw=raw, parts=tuple(large))
 
 
-def _signed(document: etree._Element, sender: str, keyring: Keyring) -> tuple[etree._Element, SignedBy]:
+def _signed(document: etree._Element, sender: str, keyring: Keyring,
+            texts: parts.Texts | None) -> tuple[etree._Element, SignedBy]:
     """The letter as it will travel: signed by its client already, or here on the sender's behalf."""
     if signing.signature_element(document) is not None:
         return stored_copy(document), SignedBy.CLIENT
     # A GovernmentSignature without ds:Signature (one client family sends only
     # TypeCode and SignerParty) is replaced by the node's.
+    if texts is not None:
+        return spliced.sign_letter_spliced(stored_copy(document), keyring.signer_for(sender), texts), SignedBy.NODE
     return signing.sign_letter(stored_copy(document), keyring.signer_for(sender)), SignedBy.NODE

@@ -25,6 +25,8 @@ class Answer:
     status: int
     body: bytes
     content_type: str
+    # Blobs ``body`` names by placeholder (a large letter pulled): written spliced in, as a stream.
+    parts: tuple[str, ...] = ()
 
 
 def ok(version: str, element: bytes) -> Answer:

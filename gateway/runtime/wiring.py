@@ -13,6 +13,7 @@ from gateway import __version__, telemetry
 from gateway.adapters.clock import SystemClock, new_process_id
 from gateway.adapters.http.console import ConsoleApp
 from gateway.adapters.http.wsgi import NodeApp
+from gateway.store import blobs
 from gateway.adapters.peer import PeerClient
 from gateway.adapters.tsa import TimestampClient, verify_token
 from gateway.config import OUTBOUND_STATUS_MAX, Config
@@ -36,6 +37,7 @@ from gateway.telemetry import CertificateExpiry, Metrics
 log = logging.getLogger(__name__)
 LEASE_MARGIN = dt.timedelta(seconds=10)
 NODE_BODY_FACTOR = 2  # a node message carries a letter base64-encoded once more (4/3), plus the envelope
+BLOB_FOLDER = "blobs"   # in data_dir: spool files of large bodies while they are read (store/blobs.py)
 
 
 def open_store(url: str) -> Store:
@@ -145,7 +147,8 @@ def build(config: Config, *, store: Store | None = None, clock: Clock | None = N
                                      certificates=lambda: certificates, retry_window=config.retry_window,
                                      unregistered_days=config.unregistered_working_days,
                                      tls_proxy=config.tls_proxy, relay=relay, keyring=keyring,
-                                     node_id=config.node_id))
+                                     node_id=config.node_id),
+                  new_sink=lambda: blobs.Spool(config.data_dir / BLOB_FOLDER))
     return Node(config=config, store=store, keyring=keyring, agency_ctx=agency_ctx, node_ctx=node_ctx, agency=agency, relay=relay, worker=worker, wsgi=app,
                 metrics=metrics, readiness=readiness)
 

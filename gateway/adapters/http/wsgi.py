@@ -29,12 +29,14 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
 from lxml import etree
 
 from gateway import telemetry
+from gateway.adapters.http import bodies
+from gateway.adapters.http.bodies import read_body  # noqa: F401 - re-exported (the console, tests)
 from gateway.adapters.soap.agency import AgencySpyne, Call
 from gateway.adapters.soap.node import NodeCall, NodeSpyne
 from gateway.config import LOOPBACK_NETWORKS
@@ -47,6 +49,7 @@ from gateway.core.xml import contract, envelope
 from gateway.core.xml.contract import AGENCY_PATH, NODE_PATH
 from gateway.core.xml.safe import UTF8_NAMES
 from gateway.operations import queries
+from gateway.store import blobs
 from gateway.operations.agency import Agency
 from gateway.operations.relay import Relay
 from gateway.pipeline import agency as agency_pipeline, answer, node as node_pipeline
@@ -92,7 +95,8 @@ class NodeApp:
                  agency_url: Callable[[str | None], str], node_url: str, readiness: Callable[[], object],
                  metrics: Metrics, directory_snapshot: Callable[[], bytes] | None = None,
                  metrics_networks: tuple = LOOPBACK_NETWORKS, tls_proxy: bool = False,
-                 static_gauges: Callable[[], list] = list, console: Callable | None = None) -> None:
+                 static_gauges: Callable[[], list] = list, console: Callable | None = None,
+                 new_sink: Callable | None = None) -> None:
         self.agency = agency
         self.relay = relay
         self.directory = directory
@@ -107,6 +111,7 @@ class NodeApp:
         self._store_gauges = telemetry.Probe(lambda: queries.gauges(self.agency.store), STORE_PROBE_TIMEOUT_S)
         self.metrics_networks = tuple(ipaddress.ip_network(n) for n in metrics_networks)
         self.tls_proxy = tls_proxy
+        self.new_sink = new_sink      # a spool file of the blob store, for a large body (adapters/http/bodies.py)
         self.console = console        # the web console's WSGI app, mounted at /console (adapters/http/console.py)
         # Every series exists from start-up, at zero, so a dashboard or alert sees it before the first event.
         codes = [code.code for code in ErrorCode]
@@ -132,9 +137,14 @@ class NodeApp:
                 return self.console(environ, start_response)
             answer = self.route(environ)
             correlation = telemetry.correlation_id()
+        status = f"{answer.status} {_REASONS.get(answer.status, 'OK')}"
+        if answer.parts:   # a large letter: its enclosures spliced in as it is written, with no length known
+            start_response(status, [("Content-Type", answer.content_type), (telemetry.CORRELATION_HEADER, correlation)])
+            return bodies.answer_chunks(answer.body, answer.parts, lambda digest: blobs.read_blob(self.agency.store,
+                                                                                                digest))
         headers = [("Content-Type", answer.content_type), ("Content-Length", str(len(answer.body))),
                    (telemetry.CORRELATION_HEADER, correlation)]
-        start_response(f"{answer.status} {_REASONS.get(answer.status, 'OK')}", headers)
+        start_response(status, headers)
         return [answer.body]
 
     def route(self, environ: dict) -> Answer:
@@ -198,20 +208,32 @@ class NodeApp:
             now = self.agency.clock.now()
             self.auth.authorize(org_id, caller_of(environ, tls_proxy=self.tls_proxy), now)
             _check_content_type(content_type)
-            body = read_body(environ, self.agency_ctx.limits.max_bytes, clock=self.agency.clock)
-            request = agency_pipeline.read(body, self.agency_ctx.limits)
-            progress.version, progress.operation = request.soap_version, request.operation
-            progress.qualified = request.qualified
-            progress.process_id = _process_id(request.body)   # a delete names one
-            call = agency_pipeline.check(request, body, caller=caller, ctx=self.agency_ctx, now=now)
-            spyne_call = Call(agency=self.agency, caller=caller, raw=body, prepared=call.prepared,
-                              qualified=call.qualified)
-            element = self.spyne.call(call.body, spyne_call)
-            # a send creates one, a pull serves one: the handler knows it, the answer need not be read again
-            progress.process_id = spyne_call.process_id or progress.process_id
-            return answer.ok(call.soap_version, element)
+            body = bodies.read(environ, self.agency_ctx.limits, clock=self.agency.clock, new_sink=self.new_sink)
+            try:
+                return self._agency_call(body, caller, progress, now)
+            finally:
+                body.discard()    # spool files the operation did not store: a refusal leaves nothing behind
 
         return self._guarded(progress, handle)
+
+    def _agency_call(self, body: bodies.Body, caller, progress: "_Progress", now) -> Answer:
+        if body.streamed:     # a large body, read as a stream: the skeleton, its enclosures aside
+            request = agency_pipeline.read_parsed(body.root)
+            raw, texts = etree.tostring(body.root, encoding="utf-8"), body.texts()
+        else:
+            request = agency_pipeline.read(body.data, self.agency_ctx.limits)
+            raw, texts = body.data, None
+        progress.version, progress.operation = request.soap_version, request.operation
+        progress.qualified = request.qualified
+        progress.process_id = _process_id(request.body)   # a delete names one
+        call = agency_pipeline.check(request, raw, caller=caller, ctx=self.agency_ctx, now=now, texts=texts,
+                                     large=tuple(body.parts))
+        spyne_call = Call(agency=self.agency, caller=caller, raw=raw, prepared=call.prepared,
+                          qualified=call.qualified)
+        element = self.spyne.call(call.body, spyne_call)
+        # a send creates one, a pull serves one: the handler knows it, the answer need not be read again
+        progress.process_id = spyne_call.process_id or progress.process_id
+        return replace(answer.ok(call.soap_version, element), parts=spyne_call.parts)
 
     def node(self, environ: dict) -> Answer:
         """The node port: signed node messages in, signed receipts out (DESIGN section 4).
@@ -311,25 +333,6 @@ def caller_of(environ: dict, *, tls_proxy: bool = False) -> Caller:
                   basic=basic, client_certificate=cert)
 
 
-BODY_GRACE = dt.timedelta(seconds=10)
-BODY_MIN_BYTES_PER_S = 64 * 1024     # a 100 MB letter may take up to 26 minutes; a trickle may not
-
-
-class _Deadline:
-    """How long a body may take to arrive: a grace period plus its size at the minimum rate."""
-
-    def __init__(self, clock: Clock | None) -> None:
-        self.clock = clock
-        self.started = clock.now() if clock else None
-
-    def check(self, received: int) -> None:
-        if self.clock is None:
-            return
-        allowed = BODY_GRACE + dt.timedelta(seconds=received / BODY_MIN_BYTES_PER_S)
-        if self.clock.now() - self.started > allowed:
-            raise RemoteError(ErrorCode.BAD_REQUEST, f"the body arrives too slowly ({received} bytes so far)")
-
-
 def _process_id(element: etree._Element | None) -> str:
     """The ProcessID child of a request element (a delete names the item it deletes)."""
     if element is None:
@@ -348,14 +351,6 @@ def _in(address: str, networks: tuple) -> bool:
     return any(ip in network for network in networks)
 
 
-def _read(stream, size: int) -> bytes:
-    """One read of the request body; a client that stops sending gets a clear fault, not a crash."""
-    try:
-        return stream.read(size)
-    except (OSError, ValueError) as exc:  # socket.timeout is an OSError; cheroot raises ValueError on bad chunking
-        raise RemoteError(ErrorCode.BAD_REQUEST, f"the request body could not be read: {type(exc).__name__}") from exc
-
-
 def _check_content_type(content_type: str) -> None:
     # Deployed clients send "text/xml" and "text/xml; encoding='utf-8'"; a missing
     # type is tolerated too. Anything else is not a SOAP request.
@@ -368,45 +363,6 @@ def _check_content_type(content_type: str) -> None:
         value = value.strip().strip("'\"").lower()
         if key.strip().lower() in ("charset", "encoding") and value and value not in UTF8_NAMES:
             raise RemoteError(ErrorCode.BAD_REQUEST, f"Content-Type declares {value!r}; the body must be UTF-8")
-
-
-def read_body(environ: dict, limit: int, *, clock: Clock | None = None) -> bytes:
-    """The request body, refused with TOO_LARGE as soon as it passes ``limit`` bytes.
-
-    With ``clock``, a body that arrives slower than BODY_MIN_BYTES_PER_S (after a
-    grace of BODY_GRACE) is refused: a worker thread reading it is not held for long.
-    """
-    deadline = _Deadline(clock)
-    stream = environ["wsgi.input"]
-    length = environ.get("CONTENT_LENGTH") or ""
-    if length.strip():
-        try:
-            size = int(length)
-        except ValueError:
-            raise RemoteError(ErrorCode.BAD_REQUEST, f"Content-Length {length!r}") from None
-        if size > limit:
-            raise RemoteError(ErrorCode.TOO_LARGE, f"{size} bytes, limit {limit}")
-        chunks, remaining = [], size
-        while remaining > 0:
-            chunk = _read(stream, min(READ_CHUNK, remaining))
-            if not chunk:
-                raise RemoteError(ErrorCode.BAD_REQUEST, f"the body ended {remaining} bytes before its Content-Length")
-            chunks.append(chunk)
-            remaining -= len(chunk)
-            deadline.check(size - remaining)
-        return b"".join(chunks)
-    # No Content-Length (chunked): read until the end, but never past the limit.
-    chunks, total = [], 0
-    while True:
-        chunk = _read(stream, READ_CHUNK)
-        if not chunk:
-            break
-        total += len(chunk)
-        deadline.check(total)
-        if total > limit:
-            raise RemoteError(ErrorCode.TOO_LARGE, f"more than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",

@@ -29,11 +29,13 @@ class Call:
     error: GatewayError | None = None
     qualified: bool = False  # answer in the stubs contract's style (ecms-agency.wsdl)
     process_id: str = ""     # the item the answer names (logged as the request's correlation id)
+    parts: tuple[str, ...] = ()   # the blobs the answered item names (a large letter: spliced in as written)
 
 
 def _item_response(call: Call, model: type, item: Item) -> Any:
     call.item = envelope.item_in_style(item.element, qualified=call.qualified)
     call.process_id = item.process_id
+    call.parts = item.parts
     # The lower-case alias is the legacy contract's; the stubs contract has ProcessID only.
     return m._make(model, ProcessID=item.process_id, processID=None if call.qualified else item.process_id,
                    ProcessTime=item.process_time)
