@@ -63,8 +63,8 @@ class Network:
             return {**tx.table_counts(), "outbox_states": tx.outbox_counts()}
 
 
-@pytest.fixture
-def network(backend, request, tmp_path, net_pki):
+def start_network(backend, request, tmp_path, net_pki, overrides: dict | None = None) -> Network:
+    """The three nodes on loopback, each on its own store of ``backend``; ``overrides``: node -> settings."""
     clock = FakeClock()
     ports = {name: free_port() for name in NODES}
     servers = {}
@@ -77,12 +77,22 @@ def network(backend, request, tmp_path, net_pki):
             cluster = request.getfixturevalue("pg_cluster")
             store = app.open_store(cluster.create_database(f"net_{name.replace('-', '_')}_{uuid.uuid4().hex[:6]}"))
         store.migrate()
-        cfg = node_config(name, net_pki, ports, tmp_path / name)
+        cfg = node_config(name, net_pki, ports, tmp_path / name, **(overrides or {}).get(name, {}))
         servers[name] = LiveServer(app.build(cfg, store=store, clock=clock, migrate=False), ports[name])
-    yield Network(servers, clock)
-    for server in servers.values():
+    return Network(servers, clock)
+
+
+def stop_network(net: Network) -> None:
+    for server in net.servers.values():
         server.stop()
         server.node.close()
+
+
+@pytest.fixture
+def network(backend, request, tmp_path, net_pki):
+    net = start_network(backend, request, tmp_path, net_pki)
+    yield net
+    stop_network(net)
 
 
 def send(net, node, sender, receiver, letter_id):

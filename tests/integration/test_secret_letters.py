@@ -11,19 +11,16 @@ import base64
 import dataclasses
 import datetime as dt
 import os
-import uuid
 
 import pytest
 from lxml import etree
 
 from gateway.core import ns
 from gateway.core.trust import sealing, signing
-from gateway.runtime import wiring as app
 from gateway.testing.clock import FakeClock
-from gateway.testing.live import LiveServer, free_port
-from gateway.testing.network import CHIANGMAI, OCSC, REGION15, make_pki, node_config
+from gateway.testing.network import CHIANGMAI, OCSC, REGION15, make_pki
 from gateway.testing.wire import PULL, call, notifier_request, send_request, soap
-from test_network import NODES, Network, _post, _signed_message
+from test_network import NODES, Network, _post, _signed_message, start_network, stop_network
 
 SUBJECT = "ลับมาก รายงานผลการสอบสวนข้อเท็จจริง กรณีร้องเรียนการจัดซื้อจัดจ้าง"
 LETTER_NO = "นร 1008/ลับ 12"
@@ -36,30 +33,15 @@ def secret_pki(tmp_path_factory):
 
 
 def start(backend, request, tmp_path, net_pki, **origin) -> Network:
-    clock = FakeClock()
-    ports = {name: free_port() for name in NODES}
-    servers = {}
-    for name in NODES:
-        if backend == "memory":
-            store = app.open_store("memory:")
-        elif backend == "sqlite":
-            store = app.open_store(f"sqlite:{tmp_path / name / 'gateway.sqlite3'}")
-        else:
-            cluster = request.getfixturevalue("pg_cluster")
-            store = app.open_store(cluster.create_database(f"sec_{name.replace('-', '_')}_{uuid.uuid4().hex[:6]}"))
-        store.migrate()
-        cfg = node_config(name, net_pki, ports, tmp_path / name, **(origin if name == "ocsc" else {}))
-        servers[name] = LiveServer(app.build(cfg, store=store, clock=clock, migrate=False), ports[name])
-    return Network(servers, clock)
+    """The network, with ``origin`` settings for the agency's node ocsc."""
+    return start_network(backend, request, tmp_path, net_pki, {"ocsc": origin})
 
 
 @pytest.fixture
 def network(backend, request, tmp_path, secret_pki):
     net = start(backend, request, tmp_path, secret_pki)
     yield net
-    for server in net.servers.values():
-        server.stop()
-        server.node.close()
+    stop_network(net)
 
 
 def secret_letter(receiver: str, letter_no: str = LETTER_NO, secret: str = "003") -> tuple[bytes, bytes]:
@@ -164,9 +146,7 @@ def test_the_policy_can_be_switched_off_at_the_origin(backend, request, tmp_path
         pulled = call(net.node("moe-r15"), CHIANGMAI, PULL).ok()
         assert pulled.element.find(ns.rsm("GovernmentDocument")) is not None
     finally:
-        for server in net.servers.values():
-            server.stop()
-            server.node.close()
+        stop_network(net)
 
 
 def test_the_hubs_evidence_names_only_the_ciphertexts_digest(network):
