@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import uuid
 
 CENTRAL = "2000100000"       # สำนักงานปลัดกระทรวงศึกษาธิการ
@@ -15,6 +16,11 @@ PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pa
 PDF_B64 = base64.b64encode(PDF).decode()
 
 
+# A random start per process, then a counter: 200 random 5-digit numbers collided about one run in six
+# (the birthday bound), which a test writing letters during a backup once met as 2005.
+_NUMBERS = itertools.count(uuid.uuid4().int % 9_000_000 + 1_000_000)
+
+
 def unique_letter_id(prefix: str = "ศธ 0210") -> str:
-    """A Thai letter number that is new in every test run."""
-    return f"{prefix}/{uuid.uuid4().int % 100000:05d}"
+    """A Thai letter number that is new in every test run (and never repeats within one process)."""
+    return f"{prefix}/{next(_NUMBERS)}"
