@@ -11,22 +11,13 @@ from gateway.store import Store, Tx, run
 
 
 def blob_texts(tx: Tx, allowed: list[str] | tuple[str, ...]) -> parts.Texts:
-    """The text of the blobs ``allowed`` names, read in the caller's transaction a chunk at a time.
-
-    Only the parts of the letter at hand are served: a placeholder-shaped text that names any other blob
-    is left as it is, so no letter can splice in another letter's enclosure by naming its digest.
-    """
-    names = frozenset(allowed)
-
-    def texts(digest: str):
-        if digest not in names:
-            yield parts.placeholder(digest).encode("ascii")
-            return
+    """The text of the blobs ``allowed`` names (parts.only), read in the caller's transaction a chunk at a time."""
+    def read(digest: str):
         index = 0
         while chunk := tx.blob_chunk(digest, index):
             yield chunk
             index += 1
-    return texts
+    return parts.only(allowed, read)
 
 
 def letter_parts(tx: Tx, process_id: str) -> list[str]:

@@ -155,7 +155,7 @@ def _letter(message: NodeMessage, ctx: NodeContext, now: dt.datetime) -> Checked
         receiver = ctx.directory.get(message.receiver_org)
         if receiver is None or not receiver.hosted:
             return CheckedSealedLetter(message=message)   # a hub: it cannot read it, and passes it on
-        document = safe.parse(sealing.open_sealed(message.payload, ctx.keyring.opening_keys(message.receiver_org)))
+        document = safe.parse(sealing.open_element(document, ctx.keyring.opening_keys(message.receiver_org)))
     if document.tag != ns.rsm("GovernmentDocument"):
         raise RemoteError(ErrorCode.SCHEMA_INVALID, "a letter's Payload is an rsm:GovernmentDocument")
     contract.validate(document)

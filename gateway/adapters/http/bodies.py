@@ -16,7 +16,6 @@ in as it goes, from the blob store, a chunk at a time: the letter is never one s
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -56,43 +55,42 @@ def _read(stream, size: int) -> bytes:
         raise RemoteError(ErrorCode.BAD_REQUEST, f"the request body could not be read: {type(exc).__name__}") from exc
 
 
-def read_body(environ: dict, limit: int, *, clock: Clock | None = None) -> bytes:
-    """The request body, refused with TOO_LARGE as soon as it passes ``limit`` bytes.
+def _chunks(environ: dict, limit: int, clock: Clock | None) -> Iterator[bytes]:
+    """The request body as it arrives, refused with TOO_LARGE as soon as it passes ``limit`` bytes.
 
-    With ``clock``, a body that arrives slower than BODY_MIN_BYTES_PER_S (after a
-    grace of BODY_GRACE) is refused: a worker thread reading it is not held for long.
+    With ``clock``, a body that arrives slower than BODY_MIN_BYTES_PER_S (after a grace of BODY_GRACE)
+    is refused: a worker thread reading it is not held for long. A body that ends before its
+    Content-Length is refused too (a broken-off upload).
     """
     deadline = _Deadline(clock)
-    stream = environ["wsgi.input"]
-    length = environ.get("CONTENT_LENGTH") or ""
-    if length.strip():
+    source = environ["wsgi.input"]
+    length = (environ.get("CONTENT_LENGTH") or "").strip()
+    declared = None
+    if length:
         try:
-            size = int(length)
+            declared = int(length)
         except ValueError:
             raise RemoteError(ErrorCode.BAD_REQUEST, f"Content-Length {length!r}") from None
-        if size > limit:
-            raise RemoteError(ErrorCode.TOO_LARGE, f"{size} bytes, limit {limit}")
-        chunks, remaining = [], size
-        while remaining > 0:
-            chunk = _read(stream, min(READ_CHUNK, remaining))
-            if not chunk:
-                raise RemoteError(ErrorCode.BAD_REQUEST, f"the body ended {remaining} bytes before its Content-Length")
-            chunks.append(chunk)
-            remaining -= len(chunk)
-            deadline.check(size - remaining)
-        return b"".join(chunks)
-    # No Content-Length (chunked): read until the end, but never past the limit.
-    chunks, total = [], 0
-    while True:
-        chunk = _read(stream, READ_CHUNK)
+        if declared > limit:
+            raise RemoteError(ErrorCode.TOO_LARGE, f"{declared} bytes, limit {limit}")
+    received = 0
+    while declared is None or received < declared:
+        chunk = _read(source, READ_CHUNK if declared is None else min(READ_CHUNK, declared - received))
         if not chunk:
-            break
-        total += len(chunk)
-        deadline.check(total)
-        if total > limit:
+            if declared is not None:
+                raise RemoteError(ErrorCode.BAD_REQUEST,
+                                  f"the body ended {declared - received} bytes before its Content-Length")
+            return    # no Content-Length (chunked): read until the end
+        received += len(chunk)
+        deadline.check(received)
+        if received > limit:
             raise RemoteError(ErrorCode.TOO_LARGE, f"more than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk
+
+
+def read_body(environ: dict, limit: int, *, clock: Clock | None = None) -> bytes:
+    """The whole request body, read under ``limit`` (see :func:`_chunks`)."""
+    return b"".join(_chunks(environ, limit, clock))
 
 
 @dataclass(kw_only=True)
@@ -102,8 +100,6 @@ class Body:
     data: bytes | None = None
     root: etree._Element | None = None
     parts: list = field(default_factory=list)    # stream.Part, in document order
-    digest: str = ""                             # SHA-256 (hex) of every byte received
-    size: int = 0
 
     @property
     def streamed(self) -> bool:
@@ -112,16 +108,7 @@ class Body:
     def texts(self) -> parts.Texts:
         """The enclosures' text from their spool files (before the operation stores them)."""
         spools = {p.digest: p.sink for p in self.parts}
-
-        def texts(digest: str) -> Iterator[bytes]:
-            sink = spools.get(digest)
-            if sink is None:     # a placeholder the client wrote itself names nothing of this request
-                yield parts.placeholder(digest).encode("ascii")
-                return
-            with open(sink.path, "rb") as source:
-                while chunk := source.read(READ_CHUNK):
-                    yield chunk
-        return texts
+        return parts.only(spools, lambda digest: spools[digest].chunks())
 
     def discard(self) -> None:
         """Remove what is left of the spool files (the operation moved or copied those it stored)."""
@@ -131,70 +118,37 @@ class Body:
 
 def read(environ: dict, limits: safe.Limits, *, clock: Clock | None,
          new_sink: Callable[[], stream.TextSink] | None) -> Body:
-    """The body, whole if small (or if this node cannot spool), else streamed through the parser."""
-    length = (environ.get("CONTENT_LENGTH") or "").strip()
-    declared = _length(length)
-    if new_sink is None or (declared is not None and declared <= parts.STREAM_BODY):
-        data = read_body(environ, limits.max_bytes, clock=clock)
-        return Body(data=data, digest=hashlib.sha256(data).hexdigest(), size=len(data))
-    if declared is not None and declared > limits.max_bytes:
-        raise RemoteError(ErrorCode.TOO_LARGE, f"{declared} bytes, limit {limits.max_bytes}")
-    deadline = _Deadline(clock)
-    source = environ["wsgi.input"]
-    hasher = hashlib.sha256()
+    """The body, whole if small (or if this node cannot spool), else streamed through the parser.
+
+    The first ``parts.STREAM_BODY`` bytes are held; a body that ends within them takes the in-memory path.
+    """
+    if new_sink is None:
+        return Body(data=read_body(environ, limits.max_bytes, clock=clock))
     held: list[bytes] = []
     received = 0
     parser: stream.StreamParser | None = None
     try:
-        while declared is None or received < declared:
-            chunk = _read(source, READ_CHUNK if declared is None else min(READ_CHUNK, declared - received))
-            if not chunk:
-                if declared is not None:
-                    raise RemoteError(ErrorCode.BAD_REQUEST,
-                                      f"the body ended {declared - received} bytes before its Content-Length")
-                break
+        for chunk in _chunks(environ, limits.max_bytes, clock):
+            if parser is not None:
+                parser.feed(chunk)
+                continue
+            held.append(chunk)
             received += len(chunk)
-            deadline.check(received)
-            if received > limits.max_bytes:
-                raise RemoteError(ErrorCode.TOO_LARGE, f"more than {limits.max_bytes} bytes")
-            hasher.update(chunk)
-            if parser is None:
-                held.append(chunk)
-                if received <= parts.STREAM_BODY:
-                    continue
+            if received > parts.STREAM_BODY:
                 parser = stream.StreamParser(limits, new_sink)
                 for early in held:
                     parser.feed(early)
                 held = []
-            else:
-                parser.feed(chunk)
-        if parser is None:        # no length given, and it ended small: the in-memory path after all
-            data = b"".join(held)
-            return Body(data=data, digest=hasher.hexdigest(), size=received)
+        if parser is None:
+            return Body(data=b"".join(held))
         root, kept = parser.close()
     except BaseException:
         if parser is not None:
             parser.abort()
         raise
-    return Body(root=root, parts=list(kept), digest=hasher.hexdigest(), size=received)
-
-
-def _length(value: str) -> int | None:
-    if not value:
-        return None
-    try:
-        size = int(value)
-    except ValueError:
-        raise RemoteError(ErrorCode.BAD_REQUEST, f"Content-Length {value!r}") from None
-    if size < 0:
-        raise RemoteError(ErrorCode.BAD_REQUEST, f"Content-Length {value!r}")
-    return size
+    return Body(root=root, parts=list(kept))
 
 
 def answer_chunks(body: bytes, held: tuple[str, ...], read_blob: Callable[[str], Iterable[bytes]]) -> Iterator[bytes]:
     """An answer naming blobs, with exactly the blobs ``held`` spliced in as it is written."""
-    names = frozenset(held)
-
-    def texts(digest: str) -> Iterable[bytes]:
-        return read_blob(digest) if digest in names else [parts.placeholder(digest).encode("ascii")]
-    return parts.splice(body, texts)
+    return parts.splice(body, parts.only(held, read_blob))

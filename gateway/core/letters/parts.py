@@ -81,5 +81,17 @@ def splice(data: bytes, texts: Texts, escape: Callable[[bytes], bytes] = escape_
         yield data[at:]
 
 
+def only(allowed, read: Texts) -> Texts:
+    """``read`` for the blobs ``allowed`` names (the item at hand's own); any other placeholder stays itself.
+
+    So no letter can have another letter's enclosure spliced in by writing its digest as text.
+    """
+    names = frozenset(allowed)
+
+    def texts(digest: str) -> Iterable[bytes]:
+        return read(digest) if digest in names else (placeholder(digest).encode("ascii"),)
+    return texts
+
+
 def has_parts(data: bytes) -> bool:
     return PLACEHOLDER_RE.search(data) is not None

@@ -164,9 +164,13 @@ def open_sealed(data: bytes, keys: Sequence[tuple[x509.Certificate, pki.PrivateK
 
     The key whose certificate's fingerprint the letter names is used; failing that, the first.
     """
+    return open_element(safe.parse(data), keys)
+
+
+def open_element(root: etree._Element, keys: Sequence[tuple[x509.Certificate, pki.PrivateKey]]) -> bytes:
+    """:func:`open_sealed` for an EncryptedData the caller has parsed already (with the hardened parser)."""
     if not keys:
         raise RemoteError(ErrorCode.ENCRYPTION, "this node holds no key of the receiving organisation")
-    root = safe.parse(data)
     if root.tag != _q(XENC, "EncryptedData"):
         raise RemoteError(ErrorCode.ENCRYPTION, "not an xenc:EncryptedData")
     if _algorithm(root) != AES256_GCM:

@@ -140,14 +140,14 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
         raise RemoteError(ErrorCode.TOO_LARGE, f"{len(data)} bytes, limit {limits.max_bytes}")
     if not data.strip():
         raise RemoteError(ErrorCode.BAD_REQUEST, "empty body")
-    _check_prolog(data)
+    check_prolog(data)
     _check_namespace_count(data, limits)
     etree.clear_error_log()  # the exception's log is per thread and keeps earlier documents' errors
     try:
         root = etree.fromstring(data, parser=_parser())
     except etree.XMLSyntaxError as exc:
         if not _only_undeclared_header_prefix(exc):
-            raise RemoteError(_syntax_code(exc), _syntax_message(exc)) from exc
+            raise RemoteError(syntax_code(exc), syntax_message(exc)) from exc
         # One deployed client sends OutboundStatusRequest in an env: envelope
         # whose Header carries the undeclared prefix SOAP-ENV. That is the only
         # namespace error tolerated: the document is otherwise well-formed, and
@@ -162,7 +162,7 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
     return root
 
 
-def _check_prolog(data: bytes) -> None:
+def check_prolog(data: bytes) -> None:
     """Refuse a DTD before libxml2 sees it, by scanning the whole prolog.
 
     Only the prolog can hold a DOCTYPE. libxml2 reads a DOCTYPE's subsets (and
@@ -266,7 +266,7 @@ def check_tree(root: etree._Element, limits: Limits = DEFAULT_LIMITS) -> None:
             raise RemoteError(ErrorCode.FORBIDDEN_XML, "processing instructions are not allowed")
 
 
-def _syntax_code(exc: etree.XMLSyntaxError) -> ErrorCode:
+def syntax_code(exc: etree.XMLSyntaxError) -> ErrorCode:
     """libxml2's own limits are ours too: report them as limits, not as malformed XML."""
     text = " ".join(str(e.message) for e in exc.error_log) or str(exc)
     if "Excessive depth" in text or "huge input" in text.lower():
@@ -276,17 +276,10 @@ def _syntax_code(exc: etree.XMLSyntaxError) -> ErrorCode:
     return ErrorCode.MALFORMED_XML
 
 
-def _syntax_message(exc: etree.XMLSyntaxError) -> str:
+def syntax_message(exc: etree.XMLSyntaxError) -> str:
     msg = str(exc.msg or exc)
     line, column = exc.position if exc.position else (0, 0)
     hint = ""
     if "EntityRef" in msg or "xmlParseEntityRef" in msg or "entity" in msg.lower():
         hint = " (an '&' in a value must be written as '&amp;')"
     return f"line {line}, column {column}: {msg}{hint}"
-
-
-# For the stream parser (core/xml/stream.py), which applies the same checks to a body fed in chunks.
-DenyResolver = _DenyResolver
-check_prolog = _check_prolog
-syntax_code = _syntax_code
-syntax_message = _syntax_message
